@@ -1,0 +1,79 @@
+// scsi/task.hpp - a SCSI command as the target core sees it, and the seam
+// between the transport (iscsi/, server/) and the core (scsi/).
+//
+// The transport owns the memory: a Task lives in the private area of a
+// command slot, its sense buffer is the slot's. The flow for every command:
+//
+//   1. transport fills the "transport" fields and calls Target::prepare().
+//   2. prepare() decodes the CDB by table. Either the task is complete
+//      (status/sense set: bad CDB, bad LUN, reservation, ...) or it names
+//      the data phase: dir and data_len (the length the CDB asks for).
+//   3. transport provides the data buffer in segs/nsegs: for Dir::out it has
+//      received min(edtl, data_len) bytes into it; for Dir::in it allocated
+//      min(edtl, data_len) bytes, unless prepare set backend_buffer, in which
+//      case execute() points segs at the backend's own memory (inline_segs).
+//   4. transport calls Target::execute(); on completion the core sets status,
+//      sense, xfer_len and calls task.done (inline or later, same thread).
+//   5. the transport computes residuals from edtl vs data_len.
+#pragma once
+
+#include <cstdint>
+
+#include "sgv/seg.hpp"
+
+namespace sgv::scsi {
+
+enum class Dir : uint8_t { none, in /* to initiator */, out /* from initiator */ };
+
+namespace status {
+constexpr uint8_t good = 0x00;
+constexpr uint8_t check_condition = 0x02;
+constexpr uint8_t condition_met = 0x04;
+constexpr uint8_t busy = 0x08;
+constexpr uint8_t reservation_conflict = 0x18;
+constexpr uint8_t task_set_full = 0x28;
+constexpr uint8_t aca_active = 0x30;
+constexpr uint8_t task_aborted = 0x40;
+}  // namespace status
+
+enum class TaskAttr : uint8_t { simple = 0, ordered = 1, head_of_queue = 2, aca = 3, untagged = 4 };
+
+constexpr unsigned kSenseMax = 252;
+constexpr unsigned kTaskInlineSegs = 4;
+
+class Nexus;  // I_T nexus state in the core (unit attentions, reservations)
+
+struct Task {
+  // --- filled by the transport before prepare()
+  uint8_t cdb[16] = {};
+  uint8_t cdb_len = 16;
+  uint64_t lun = 0;              // the 8-byte SAM LUN as sent on the wire
+  uint32_t edtl = 0;             // expected data transfer length
+  bool xport_read = false;       // transport's R bit
+  bool xport_write = false;      // transport's W bit
+  TaskAttr attr = TaskAttr::simple;
+  Nexus* nexus = nullptr;        // from Target::open_nexus()
+  uint8_t* sense = nullptr;      // kSenseMax bytes owned by the slot
+
+  // --- set by prepare()
+  Dir dir = Dir::none;
+  uint32_t data_len = 0;         // bytes the CDB transfers
+  bool backend_buffer = false;   // Dir::in: execute() supplies segs itself
+  void* lun_obj = nullptr;       // core-private: the resolved LUN
+  uint8_t op_index = 0;          // core-private: the command table row
+
+  // --- data buffer (see step 3)
+  const Seg* segs = nullptr;
+  unsigned nsegs = 0;
+  Seg inline_segs[kTaskInlineSegs] = {};
+
+  // --- result, set before done()
+  uint8_t status = status::good;
+  uint8_t sense_len = 0;
+  uint32_t xfer_len = 0;         // bytes of data actually valid in segs (Dir::in)
+  void (*done)(Task*) = nullptr;
+  void* ctx = nullptr;           // the transport's
+  uint64_t core_scratch[8] = {}; // core-private per-command state (backend Io lives here)
+};
+
+}  // namespace sgv::scsi
