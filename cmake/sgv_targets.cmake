@@ -1,6 +1,9 @@
 # sgv_add_layer(NAME DIR DEPS...): a static library from every .cpp in DIR.
 function(sgv_add_layer name dir)
   file(GLOB srcs CONFIGURE_DEPENDS ${dir}/*.cpp ${dir}/*.c)
+  if(NOT srcs)
+    return()  # layer not written yet
+  endif()
   add_library(${name} STATIC ${srcs})
   target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src)
   target_link_libraries(${name} PUBLIC ${ARGN})
