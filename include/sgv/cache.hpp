@@ -1,0 +1,257 @@
+// sgv/cache.hpp - the SGV cache: order-based caches of scatter-gather vectors
+// that keep their pages mapped and faulted-in between commands.
+//
+// A request of N OS pages is served by a vector of order ceil(log2 N),
+// trimmed so its segments total exactly the requested bytes (restored on
+// release). Requests above the largest order are chains of max-order vectors
+// presented as one segment list. Each thread keeps a small per-order stack of
+// vectors over a shared per-order pool; vectors move between them in
+// batches, so alloc+free on one thread costs no lock and no atomic RMW, and a
+// vector freed on another thread simply lands in that thread's stack.
+//
+// Invariant (check_invariants, at quiescence):
+//   cached_pages + in_use_pages == allocated_pages   (per pool and per order)
+//   every budget's used == sum of the charges of the vectors it granted
+//
+// Errors: 0 or a negative errno; on failure nothing is held.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "sgv/budget.hpp"
+#include "sgv/page_source.hpp"
+#include "sgv/seg.hpp"
+#include "sgv/sgv.h"
+
+namespace sgv {
+
+class Pool;
+struct ThreadCache;
+
+enum class Clustering : int { none = 0, tail = 1, full = 2 };
+
+// Allocation flags (same values as the C API's SGV_*).
+inline constexpr unsigned kNoCache = SGV_NO_CACHE;                      // one-shot vector
+inline constexpr unsigned kCacheHitOnly = SGV_CACHE_HIT_ONLY;           // never build on a miss
+inline constexpr unsigned kReturnEmptyOnFail = SGV_RETURN_EMPTY_ON_FAIL;  // empty Vec instead of -ENOMEM
+inline constexpr unsigned kGetNew = SGV_GET_NEW;                        // always build (warm-up)
+
+inline constexpr unsigned kMaxOrderLimit = 15;
+
+struct PoolOptions {
+  const char* name = "sgv";
+  Clustering clustering = Clustering::none;
+  long purge_interval_ms = 60000;  // idle vectors older than this are purged; < 0 disables
+  unsigned max_order = 10;         // 2^max_order pages per cached vector (<= kMaxOrderLimit)
+  PageSource* pages = nullptr;     // nullptr: the pool owns an anonymous mmap source
+  size_t low_watermark_bytes = 0;  // memory pressure shrinks cached pages down to this
+  bool watch_pressure = false;     // start a PSI / cgroup memory.events watcher
+};
+
+// A scatter-gather vector. Obtained from Pool::alloc, given back by release()
+// (or Pool::free). ref() adds a holder (zero-copy send, in-flight io_uring op);
+// the last release returns it to the cache.
+class Vec {
+ public:
+  SegSpan segs() const { return SegSpan(segs_, nsegs_); }
+  size_t len() const { return len_; }
+  size_t nsegs() const { return nsegs_; }
+  // File backing of segment i (memfd source): returns the fd and sets
+  // *offset, or -1 when the pages are not backed by a shareable file.
+  int seg_fd(size_t i, uint64_t* offset) const;
+  // Order of the vector (-1 for chains above max order and one-shot vectors
+  // larger than max order; 0 for empty vectors).
+  int order() const { return order_; }
+  bool empty() const { return pages_ == 0; }
+  // Pages this vector holds (what budgets are charged for).
+  size_t pages() const { return pages_; }
+  Pool* pool() const { return pool_; }
+
+  // For a vector returned empty (kReturnEmptyOnFail): the caller supplies the
+  // pages as a segment list it owns and keeps alive until the last release.
+  void set_external(const Seg* segs, size_t n);
+
+  void ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  // Budget: ~15 ns when this is the last holder and the vector goes back to
+  // the thread's stack (no atomic RMW when refs == 1 and no budget).
+  void release();
+
+ private:
+  friend class Pool;
+  friend struct ThreadCache;
+  friend struct VecAccess;
+  Vec() = default;
+
+  Seg* segs_ = nullptr;     // view: nsegs_ entries, last one trimmed
+  size_t nsegs_ = 0;
+  size_t len_ = 0;
+  // refs_: holders; the acquire load / acq_rel fetch_sub in release() pair
+  // with each other so the last holder sees every holder's writes.
+  std::atomic<uint32_t> refs_{0};
+  int order_ = 0;
+  size_t pages_ = 0;
+  Pool* pool_ = nullptr;
+  Budget* charged_ = nullptr;  // budget charged for pages_ pages
+  // Private to the pool (construction, trim and restore, links).
+  uint32_t full_nsegs_ = 0;    // segments when untrimmed
+  uint32_t nruns_ = 0;
+  size_t trim_idx_ = 0;        // segment whose length was cut
+  size_t trim_orig_ = 0;       // its untrimmed length
+  PageRun* runs_ = nullptr;    // what to give back to the page source
+  uint64_t* seg_off_ = nullptr;  // file offset per segment (memfd), or null
+  int fd_ = -1;
+  uint8_t kind_ = 0;           // cached / one-shot / chain / empty
+  uint64_t stamp_ = 0;         // pool epoch at last release (idle purge)
+  Vec* next_ = nullptr;        // shared-list / chain links (pool lock)
+  Vec* prev_ = nullptr;
+  Vec* chain_ = nullptr;       // chains: first member vector
+  size_t seg_cap_ = 0;         // chains: capacity of segs_
+};
+
+// A waiting allocation, embedded in the caller's memory (no allocation).
+// Fill cb/ctx, then Pool::alloc_wait. cb is called exactly once unless
+// cancel() returns true: from whichever thread freed the memory, with the
+// granted vector (status 0) -- or from Pool destruction with -ECANCELED and
+// vec == nullptr.
+struct Waiter {
+  using Callback = void (*)(Waiter* w, Vec* vec, int status);
+  Callback cb = nullptr;
+  void* ctx = nullptr;
+
+  // Private to the pool (guarded by the pool's waiter lock).
+  Waiter* next_ = nullptr;
+  Waiter* prev_ = nullptr;
+  size_t bytes_ = 0;
+  unsigned flags_ = 0;
+  Budget* charge_ = nullptr;
+  uint64_t enq_ns_ = 0;
+  bool queued_ = false;
+};
+
+struct OrderStats {
+  uint64_t hits = 0;
+  uint64_t misses = 0;         // vectors built from the page source
+  uint64_t frees = 0;
+  uint64_t cached_vecs = 0;
+  uint64_t cached_pages = 0;
+  uint64_t in_use_pages = 0;
+  uint64_t allocated_pages = 0;
+  uint64_t built_segs = 0;     // segments over all vectors built (avg = built_segs / misses)
+  uint64_t purged = 0;         // vectors purged idle
+  uint64_t shrunk = 0;         // vectors dropped by shrink / pressure / watermark
+};
+
+struct PoolStats {
+  std::string name;
+  unsigned max_order = 0;
+  OrderStats order[kMaxOrderLimit + 1];
+  OrderStats total;               // sum over orders
+  uint64_t chains = 0;            // requests above max order
+  uint64_t one_shot = 0;          // kNoCache allocations
+  uint64_t empty_returns = 0;     // kReturnEmptyOnFail returns
+  uint64_t watermark_refusals = 0;  // global budget refused a miss
+  uint64_t budget_refusals = 0;     // charge budget refused
+  uint64_t source_failures = 0;     // page source returned an error
+  uint64_t waits = 0;               // waiters queued
+  uint64_t wait_ns = 0;             // total time from queue to grant
+  uint64_t pressure_events = 0;
+  size_t cached_bytes = 0;
+  size_t in_use_bytes = 0;
+  size_t allocated_bytes = 0;
+  double segs_per_vec = 0;        // average over vectors built
+};
+
+class Pool {
+ public:
+  // global may be null (no high watermark). Starts the maintenance thread
+  // (purge and pressure) when purge_interval_ms > 0 or watch_pressure.
+  explicit Pool(const PoolOptions& opts, Budget* global = nullptr);
+  // Every vector must have been released. Pending waiters get -ECANCELED.
+  ~Pool();
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  // Allocate a vector of exactly `bytes` bytes (segments total `bytes`),
+  // charging its pages to `charge` (and its ancestors). Returns 0, -EINVAL
+  // (bytes == 0, unknown flags) or -ENOMEM (budget, watermark, page source,
+  // or a miss under kCacheHitOnly); on failure nothing is held, except that
+  // kReturnEmptyOnFail turns a failure into 0 with an empty vector.
+  // Budget: ~30 ns for a same-thread hit without a budget (per-thread array
+  // stack, no atomic RMW); plus one CAS per budget level when charged.
+  int alloc(size_t bytes, unsigned flags, Budget* charge, Vec** out);
+  // Like alloc, but when refused by a budget or the watermark, queues *w
+  // (FIFO) and returns -EINPROGRESS; w->cb later receives the vector.
+  // Returns 0 with *out set when granted at once.
+  int alloc_wait(size_t bytes, unsigned flags, Budget* charge, Waiter* w, Vec** out);
+  // True if w was still queued and is now removed (its callback will not
+  // run). False: the grant won the race and the callback runs or has run.
+  bool cancel(Waiter* w);
+
+  // Same as v->release().
+  void free(Vec* v) { v->release(); }
+
+  // Give up to `bytes` of idle cached vectors back to the page source (oldest
+  // first). Returns bytes released.
+  size_t shrink(size_t bytes);
+  // What the pressure watcher does: shrink cached pages down to the low
+  // watermark. Returns bytes released.
+  size_t on_pressure();
+  // Start the pressure watcher: PSI trigger on /proc/pressure/memory, else
+  // cgroup v2 memory.events. 0, or a negative errno when neither is usable
+  // (logged once); the pool works without it.
+  int watch_pressure();
+  // Run one maintenance pass now (purge idle vectors, re-offer memory to
+  // waiters); the maintenance thread calls this every purge_interval/2.
+  void maintain();
+
+  PoolStats stats() const;
+  // key=value lines: "hits=", "misses=", ... then "order<k>.<field>=".
+  std::string dump_stats() const;
+  // True when the invariants above hold; call at quiescence.
+  bool check_invariants() const;
+
+  const PoolOptions& options() const { return opts_; }
+  PageSource* page_source() const { return src_; }
+  Budget* global_budget() const { return global_; }
+  unsigned max_order() const { return opts_.max_order; }
+
+  // Order that serves `bytes` (ceil(log2 pages)), or -1 above max order.
+  int order_for(size_t bytes) const;
+
+ private:
+  friend class Vec;
+  friend struct ThreadCache;
+  struct Impl;
+  void recycle(Vec* v);
+  ThreadCache* tcache();
+  [[gnu::noinline]] int alloc_slow(size_t bytes, unsigned flags, Budget* charge, Vec** out, ThreadCache* tc, int order);
+  [[gnu::noinline]] void recycle_slow(Vec* v, ThreadCache* tc);
+
+  PoolOptions opts_;
+  std::string name_;
+  Budget* global_;
+  PageSource* src_;
+  uint64_t id_;
+  // waiters_: queued waiter count; seq_cst inc in alloc_wait pairs with the
+  // seq_cst load in release() (Dekker: one of them sees the other).
+  std::atomic<uint32_t> waiters_{0};
+  // epoch_: bumped by maintain(); read relaxed on release to stamp vectors.
+  std::atomic<uint64_t> epoch_{0};
+  std::unique_ptr<Impl> impl_;
+};
+
+// Free functions (namespace sgv).
+inline int alloc(Pool& p, size_t bytes, unsigned flags, Budget* charge, Vec** out) {
+  return p.alloc(bytes, flags, charge, out);
+}
+inline void release(Vec* v) { v->release(); }
+
+}  // namespace sgv
