@@ -27,6 +27,11 @@ struct Io {
   int result = 0;              // 0 or -errno, set before done is called
   void (*done)(Io*) = nullptr; // called exactly once, on the submitting thread
   void* ctx = nullptr;         // the submitter's
+  // --- backend-private progress (file backend: short-transfer resubmission)
+  uint64_t be_done = 0;        // bytes already transferred
+  struct iovec be_iov = {};    // remainder of a partially transferred segment
+  bool be_split = false;       // be_iov in flight instead of segs
+  void* be_owner = nullptr;    // the backend that resubmits the remainder
 };
 
 class Backend {
@@ -45,6 +50,11 @@ class Backend {
   virtual unsigned map_read(uint64_t /*offset*/, uint64_t /*len*/, Seg* /*out*/, unsigned /*cap*/) { return 0; }
   // Blocking flush used at shutdown; 0 or -errno.
   virtual int flush_sync() = 0;
+  // Blocking read for rare slow-path commands (VERIFY, compare); 0 or -errno.
+  virtual int read_sync(uint64_t offset, const Seg* segs, unsigned nsegs) = 0;
+  // Payload bytes this backend copied in user space (debug counter; file and
+  // null must stay at 0, ram copies writes into its store by design).
+  virtual uint64_t bytes_copied() const { return 0; }
 };
 
 // Per-thread io_uring used by file LUNs. A reactor thread that may run file
@@ -54,6 +64,11 @@ class Backend {
 int thread_completion_fd();            // creates the ring lazily; fd or -errno
 unsigned reap_thread_completions();    // runs io.done of finished ops; count
 void submit_thread_batch();            // io_uring_submit of anything queued
+// Submits, then blocks until at least one queued op completes and reaps;
+// returns the count reaped (0 if nothing was in flight). For tests and tools
+// that have no poller.
+unsigned wait_thread_completions();
+unsigned thread_ops_in_flight();       // ops submitted by this thread, not yet done
 
 struct RamOptions { uint64_t size_bytes; };
 struct FileOptions {

@@ -41,6 +41,17 @@ enum class TaskAttr : uint8_t { simple = 0, ordered = 1, head_of_queue = 2, aca 
 constexpr unsigned kSenseMax = 252;
 constexpr unsigned kTaskInlineSegs = 4;
 
+// Task::lun holds the 8 LUN bytes of the wire as a big-endian number: wire
+// byte 0 is bits 63..56. These convert between the two.
+inline uint64_t lun_from_wire(const uint8_t b[8]) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | b[i];
+  return v;
+}
+inline void lun_to_wire(uint64_t v, uint8_t b[8]) {
+  for (int i = 7; i >= 0; --i, v >>= 8) b[i] = uint8_t(v);
+}
+
 class Nexus;  // I_T nexus state in the core (unit attentions, reservations)
 
 struct Task {
@@ -73,7 +84,9 @@ struct Task {
   uint32_t xfer_len = 0;         // bytes of data actually valid in segs (Dir::in)
   void (*done)(Task*) = nullptr;
   void* ctx = nullptr;           // the transport's
-  uint64_t core_scratch[8] = {}; // core-private per-command state (backend Io lives here)
+  // core-private per-command state: the backend Io, the decoded LBA range and
+  // the WRITE SAME segment ring live here so the core never allocates.
+  alignas(16) uint64_t core_scratch[48] = {};
 };
 
 }  // namespace sgv::scsi

@@ -1,0 +1,299 @@
+// backend/file.cpp - file and block-device LUNs through a per-thread io_uring.
+//
+// Payload never passes through user space here: readv/writev go to the kernel
+// with the command's own segments as the iovec array. Each reactor thread owns
+// one ring (no locks between threads); its eventfd tells the reactor when to
+// reap. Short transfers are resubmitted for the remainder, -EAGAIN/-EINTR are
+// retried, and everything else is reported in Io.result for the SCSI core to
+// turn into sense.
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <liburing.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "backend/backend.hpp"
+
+namespace sgv::backend {
+namespace {
+
+constexpr unsigned kRingEntries = 256;
+
+// One ring per thread; created lazily, torn down at thread exit.
+struct ThreadRing {
+  io_uring ring{};
+  int efd = -1;
+  int err = 0;         // setup failure, sticky
+  bool ready = false;
+  unsigned queued = 0;     // SQEs prepared, not yet submitted
+  unsigned in_flight = 0;  // ops between submit() and done()
+
+  int init() {
+    if (ready) return 0;
+    if (err) return err;
+    int r = io_uring_queue_init(kRingEntries, &ring, 0);
+    if (r < 0) return err = r;
+    efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (efd < 0) {
+      err = -errno;
+      io_uring_queue_exit(&ring);
+      return err;
+    }
+    r = io_uring_register_eventfd(&ring, efd);
+    if (r < 0) {
+      close(efd);
+      io_uring_queue_exit(&ring);
+      return err = r;
+    }
+    ready = true;
+    return 0;
+  }
+  ~ThreadRing() {
+    if (ready) {
+      io_uring_queue_exit(&ring);
+      close(efd);
+    }
+  }
+  // Ring full: push what is queued to the kernel to make room.
+  [[gnu::noinline]] io_uring_sqe* sqe_slow() {
+    io_uring_submit(&ring);
+    queued = 0;
+    return io_uring_get_sqe(&ring);
+  }
+  io_uring_sqe* sqe() {
+    io_uring_sqe* s = io_uring_get_sqe(&ring);
+    return s ? s : sqe_slow();
+  }
+};
+
+thread_local ThreadRing t_ring;
+
+class FileBackend;
+
+// Prepares the SQE that moves the rest of io (after be_done bytes).
+void prep(FileBackend* be, Io& io, io_uring_sqe* sqe);
+
+class FileBackend final : public Backend {
+ public:
+  FileBackend(int fd, uint64_t size, bool blockdev) : fd_(fd), size_(size), blockdev_(blockdev) {}
+  ~FileBackend() override { close(fd_); }
+  const char* kind() const override { return "file"; }
+  uint64_t size_bytes() const override { return size_; }
+  bool supports_unmap() const override { return true; }
+  bool volatile_cache() const override { return true; }
+
+  // Budget: one SQE prepared, no syscall (the reactor batches submission).
+  void submit(Io& io) override {
+    io.be_done = 0;
+    io.be_split = false;
+    if (io.offset > size_ || io.len > size_ - io.offset) return finish(io, -EINVAL);
+    if (blockdev_ && (io.op == Io::Op::unmap || io.op == Io::Op::write_zeroes)) return discard_blockdev(io);
+    int r = t_ring.init();
+    if (r < 0) return finish(io, r);
+    io_uring_sqe* sqe = t_ring.sqe();
+    if (!sqe) return finish(io, -EBUSY);
+    prep(this, io, sqe);
+    ++t_ring.queued;
+    ++t_ring.in_flight;
+  }
+
+  int flush_sync() override { return fdatasync(fd_) == 0 ? 0 : -errno; }
+
+  int read_sync(uint64_t off, const Seg* segs, unsigned n) override {
+    uint64_t want = total_len(SegSpan(segs, n));
+    uint64_t done = 0;
+    while (done < want) {
+      // Skip whole segments already read; the first partial one is windowed.
+      unsigned i = 0;
+      uint64_t skip = done;
+      while (skip >= segs[i].len) skip -= segs[i++].len;
+      struct iovec first = {static_cast<uint8_t*>(segs[i].addr) + skip, segs[i].len - skip};
+      ssize_t r = skip ? preadv(fd_, &first, 1, off + done)
+                       : preadv(fd_, as_iovec(segs + i), int(n - i), off + done);
+      if (r < 0) {
+        if (errno == EINTR || errno == EAGAIN) continue;
+        return -errno;
+      }
+      if (r == 0) return -EIO;
+      done += uint64_t(r);
+    }
+    return 0;
+  }
+
+  int fd() const { return fd_; }
+
+  static void finish(Io& io, int result) {
+    io.result = result;
+    io.done(&io);
+  }
+
+ private:
+  // Block devices discard through an ioctl (no io_uring opcode for it in 2.3).
+  [[gnu::noinline]] void discard_blockdev(Io& io) {
+    uint64_t range[2] = {io.offset, io.len};
+    int r = ioctl(fd_, io.op == Io::Op::unmap ? BLKDISCARD : BLKZEROOUT, range);
+    finish(io, r == 0 ? 0 : -errno);
+  }
+
+  int fd_;
+  uint64_t size_;
+  bool blockdev_;
+};
+
+void prep(FileBackend* be, Io& io, io_uring_sqe* sqe) {
+  uint64_t off = io.offset + io.be_done;
+  switch (io.op) {
+    case Io::Op::read:
+    case Io::Op::write: {
+      // Find where the remainder starts in the caller's segments.
+      unsigned i = 0;
+      uint64_t skip = io.be_done;
+      while (i < io.nsegs && skip >= io.segs[i].len) skip -= io.segs[i++].len;
+      const struct iovec* iov = as_iovec(io.segs + i);
+      unsigned n = io.nsegs - i;
+      io.be_split = skip != 0;
+      if (io.be_split) {
+        // A segment was cut mid-way: send its tail alone, the rest follows.
+        io.be_iov = {static_cast<uint8_t*>(io.segs[i].addr) + skip, io.segs[i].len - skip};
+        iov = &io.be_iov;
+        n = 1;
+      }
+      if (io.op == Io::Op::read) {
+        io_uring_prep_readv(sqe, be->fd(), iov, n, off);
+      } else {
+        io_uring_prep_writev(sqe, be->fd(), iov, n, off);
+        if (io.fua) sqe->rw_flags = RWF_DSYNC;
+      }
+      break;
+    }
+    case Io::Op::flush:
+      io_uring_prep_fsync(sqe, be->fd(), IORING_FSYNC_DATASYNC);
+      break;
+    case Io::Op::unmap:
+      io_uring_prep_fallocate(sqe, be->fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, io.len);
+      break;
+    case Io::Op::write_zeroes:
+      io_uring_prep_fallocate(sqe, be->fd(), FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, off, io.len);
+      break;
+  }
+  io.be_owner = be;
+  io_uring_sqe_set_data(sqe, &io);
+}
+
+// One CQE: finish the Io, or resubmit what is left of it.
+void complete(Io& io, int res) {
+  auto* be = static_cast<FileBackend*>(io.be_owner);
+  if (res == -EAGAIN || res == -EINTR) {
+    res = 0;  // nothing moved; resubmit as is
+  } else if (res < 0) {
+    return FileBackend::finish(io, res);
+  } else if (io.op != Io::Op::read && io.op != Io::Op::write) {
+    return FileBackend::finish(io, 0);
+  } else if (res == 0) {
+    // Reading past the end of a shrunken file or a device that stops early:
+    // the medium cannot deliver what the LUN promised.
+    return FileBackend::finish(io, -EIO);
+  }
+  io.be_done += uint64_t(res);
+  if (io.be_done >= io.len) return FileBackend::finish(io, 0);
+  io_uring_sqe* sqe = t_ring.sqe();
+  if (!sqe) return FileBackend::finish(io, -EBUSY);
+  prep(be, io, sqe);
+  ++t_ring.queued;
+  ++t_ring.in_flight;
+}
+
+}  // namespace
+
+int thread_completion_fd() {
+  int r = t_ring.init();
+  return r < 0 ? r : t_ring.efd;
+}
+
+unsigned reap_thread_completions() {
+  if (!t_ring.ready) return 0;
+  uint64_t v;
+  while (read(t_ring.efd, &v, sizeof v) > 0) {
+  }
+  unsigned n = 0;
+  io_uring_cqe* cqe;
+  while (io_uring_peek_cqe(&t_ring.ring, &cqe) == 0) {
+    Io* io = static_cast<Io*>(io_uring_cqe_get_data(cqe));
+    int res = cqe->res;
+    io_uring_cqe_seen(&t_ring.ring, cqe);
+    --t_ring.in_flight;
+    complete(*io, res);  // may queue a resubmission or new ops from done()
+    ++n;
+  }
+  return n;
+}
+
+void submit_thread_batch() {
+  if (!t_ring.ready || t_ring.queued == 0) return;
+  io_uring_submit(&t_ring.ring);
+  t_ring.queued = 0;
+}
+
+unsigned wait_thread_completions() {
+  if (!t_ring.ready || t_ring.in_flight == 0) return 0;
+  submit_thread_batch();
+  io_uring_cqe* cqe;
+  int r;
+  do {
+    r = io_uring_wait_cqe(&t_ring.ring, &cqe);
+  } while (r == -EINTR);
+  return reap_thread_completions();
+}
+
+unsigned thread_ops_in_flight() { return t_ring.in_flight; }
+
+std::unique_ptr<Backend> make_file(const FileOptions& o, int* err) {
+  auto fail = [&](int e) -> std::unique_ptr<Backend> {
+    if (err) *err = e;
+    return nullptr;
+  };
+  int flags = O_RDWR | O_CLOEXEC | (o.direct ? O_DIRECT : 0);
+  int fd = open(o.path.c_str(), flags | (o.create ? O_CREAT : 0), 0644);
+  if (fd < 0) return fail(-errno);
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int e = -errno;
+    close(fd);
+    return fail(e);
+  }
+  bool blockdev = S_ISBLK(st.st_mode);
+  uint64_t size = uint64_t(st.st_size);
+  if (blockdev) {
+    uint64_t bytes = 0;
+    if (ioctl(fd, BLKGETSIZE64, &bytes) != 0) {
+      int e = -errno;
+      close(fd);
+      return fail(e);
+    }
+    size = bytes;
+    if (o.size_bytes && o.size_bytes <= size) size = o.size_bytes;
+  } else if (o.size_bytes) {
+    if (size < o.size_bytes) {
+      if (!o.create || ftruncate(fd, off_t(o.size_bytes)) != 0) {
+        int e = o.create ? -errno : -EINVAL;
+        close(fd);
+        return fail(e);
+      }
+    }
+    size = o.size_bytes;
+  }
+  if (size == 0) {
+    close(fd);
+    return fail(-EINVAL);
+  }
+  if (err) *err = 0;
+  return std::make_unique<FileBackend>(fd, size, blockdev);
+}
+
+}  // namespace sgv::backend
