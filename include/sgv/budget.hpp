@@ -21,7 +21,9 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <string>
+#include <vector>
 
 namespace sgv {
 
@@ -64,15 +66,17 @@ class Budget {
   bool check_invariants() const;
 
   // Internal (pool): mark as a pool's global budget; count a wait.
-  void set_counts_pages(bool v) { counts_pages_ = v; }
+  void set_counts_pages(bool v);
   bool counts_pages() const { return counts_pages_; }
   void note_wait() { waits_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
-  // Adds d to load_ if it stays within limit; returns the delta that this
-  // level passes on to its parent, or -1 when refused.
-  long long add_load(size_t d, bool force);
-  void sub_load(size_t d);
+  // Applies a signed change d to load_ here and passes the resulting change
+  // of max(load, reserve) on to the parent; refuses (rolling back) when a
+  // positive d would pass a limit and `check`. first: this is the level
+  // charged (a page-counting budget is only charged directly).
+  static int adjust(Budget* b, long long d, bool check, bool first, Budget** refused);
+  void add_used(long long d);
 
   Budget* const parent_;
   const size_t limit_;
@@ -86,8 +90,9 @@ class Budget {
   std::atomic<size_t> peak_{0};
   std::atomic<uint64_t> refusals_{0};
   std::atomic<uint64_t> waits_{0};
-  std::atomic<size_t> direct_{0};     // charges made at this very level
-  std::atomic<int> children_{0};
+  std::atomic<size_t> direct_{0};  // bytes charged at this very level (relaxed RMW)
+  mutable std::mutex kids_mu_;     // guards kids_ (configuration time only)
+  std::vector<Budget*> kids_;
 };
 
 }  // namespace sgv

@@ -87,7 +87,10 @@ class Vec {
  private:
   friend class Pool;
   friend struct ThreadCache;
-  friend struct VecAccess;
+  friend struct CacheEngine;
+  friend struct CacheOps;
+  friend struct VecOps;
+  friend struct Builder;
   Vec() = default;
 
   Seg* segs_ = nullptr;     // view: nsegs_ entries, last one trimmed
@@ -229,11 +232,13 @@ class Pool {
  private:
   friend class Vec;
   friend struct ThreadCache;
+  friend struct CacheEngine;
+  friend struct CacheOps;
+  friend struct VecOps;
+  friend struct Builder;
   struct Impl;
   void recycle(Vec* v);
   ThreadCache* tcache();
-  [[gnu::noinline]] int alloc_slow(size_t bytes, unsigned flags, Budget* charge, Vec** out, ThreadCache* tc, int order);
-  [[gnu::noinline]] void recycle_slow(Vec* v, ThreadCache* tc);
 
   PoolOptions opts_;
   std::string name_;

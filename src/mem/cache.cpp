@@ -1,0 +1,905 @@
+// cache.cpp - the SGV cache: per-thread order stacks over a shared per-order
+// pool, vectors built from page-source runs with clustering, trimming and
+// restore, chains above the largest order, refcounted release, waiters.
+//
+// Hot path (this file, top): Pool::alloc and Vec::release on a thread-cache
+// hit. Everything else is named *_slow or lives in CacheEngine, out of line.
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <unordered_map>
+
+#include "mem/cache_impl.hpp"
+
+#if defined(SGV_ASAN)
+#include <sanitizer/asan_interface.h>
+#endif
+
+namespace sgv {
+
+namespace {
+
+// ---- pool registry and per-thread slots -----------------------------------
+
+// Live pools by id; ids are never reused, so a thread slot naming a dead
+// pool can never be mistaken for a live one.
+struct Registry {
+  std::mutex mu;  // guards pools; held across a thread-exit flush
+  std::unordered_map<uint64_t, Pool*> pools;
+  std::atomic<uint64_t> next_id{1};  // relaxed: uniqueness only
+};
+Registry& registry() {
+  static Registry* r = new Registry;  // leaked: thread-exit flushes may run late
+  return *r;
+}
+
+struct TlsSlots {
+  static constexpr int kSlots = 8;
+  uint64_t id[kSlots] = {};
+  ThreadCache* tc[kSlots] = {};
+  ~TlsSlots() {
+    Registry& r = registry();
+    std::lock_guard<std::mutex> lk(r.mu);
+    for (int i = 0; i < kSlots; ++i) {
+      if (!id[i]) continue;
+      auto it = r.pools.find(id[i]);
+      if (it != r.pools.end()) CacheEngine::detach(*it->second, tc[i]);
+      id[i] = 0;
+    }
+  }
+};
+thread_local TlsSlots t_slots;
+thread_local Budget* t_refused = nullptr;  // which budget refused this thread's last charge
+thread_local bool t_in_offer = false;      // offer_waiters is on this thread's stack
+
+uint64_t now_ns() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+}
+
+inline void poison(const Vec* v, const Seg* segs, size_t n) {
+#if defined(SGV_ASAN)
+  (void)v;
+  for (size_t i = 0; i < n; ++i) ASAN_POISON_MEMORY_REGION(segs[i].addr, segs[i].len);
+#else
+  (void)v, (void)segs, (void)n;
+#endif
+}
+inline void unpoison(const Seg* segs, size_t n) {
+#if defined(SGV_ASAN)
+  for (size_t i = 0; i < n; ++i) ASAN_UNPOISON_MEMORY_REGION(segs[i].addr, segs[i].len);
+#else
+  (void)segs, (void)n;
+#endif
+}
+
+}  // namespace
+
+struct VecOps {
+  // Cut the segment list to exactly `bytes` (<= the vector's pages). Linear
+  // in the segments crossed: 1 for vectors built from one run.
+  static void trim(Vec* v, size_t bytes) {
+    size_t rem = bytes, i = 0;
+    while (v->segs_[i].len < rem) rem -= v->segs_[i++].len;
+    v->trim_idx_ = i;
+    v->trim_orig_ = v->segs_[i].len;
+    v->segs_[i].len = rem;
+    v->nsegs_ = i + 1;
+    v->len_ = bytes;
+  }
+  static void restore(Vec* v) {
+    if (v->nsegs_ == 0 && v->full_nsegs_ == 0) return;
+    v->segs_[v->trim_idx_].len = v->trim_orig_;
+    v->trim_idx_ = v->full_nsegs_ - 1;
+    v->trim_orig_ = v->segs_[v->trim_idx_].len;
+    v->nsegs_ = v->full_nsegs_;
+    v->len_ = v->pages_ << kPageShift;
+  }
+  static void hand_out(Vec* v, size_t bytes, Budget* charge) {
+    unpoison(v->segs_, v->full_nsegs_);
+    trim(v, bytes);
+    v->charged_ = charge;
+    v->refs_.store(1, std::memory_order_relaxed);
+  }
+};
+
+// ---- hot path -------------------------------------------------------------
+
+// Budget: ~3 ns; the slot matching this pool is almost always the first.
+inline ThreadCache* Pool::tcache() {
+  TlsSlots& s = t_slots;
+  for (int i = 0; i < TlsSlots::kSlots; ++i)
+    if (s.id[i] == id_) return s.tc[i];
+  return CacheEngine::attach(*this);
+}
+
+int Pool::order_for(size_t bytes) const {
+  if (bytes == 0) return -1;
+  size_t pages = (bytes + kPageSize - 1) >> kPageShift;
+  int k = pages <= 1 ? 0 : 64 - __builtin_clzll(static_cast<unsigned long long>(pages - 1));
+  return k <= static_cast<int>(opts_.max_order) ? k : -1;
+}
+
+// Budget: ~30 ns on a same-thread hit without a budget: slot lookup, one
+// array pop, trim, counters by plain store; no lock, no atomic RMW. A budget
+// adds one CAS per level. Anything else goes to alloc_slow.
+int Pool::alloc(size_t bytes, unsigned flags, Budget* charge, Vec** out) {
+  ThreadCache* tc = tcache();
+  int k = order_for(bytes);
+  if (__builtin_expect(flags == 0 && k >= 0 && tc != nullptr, 1) &&
+      !tc->flush_req.load(std::memory_order_relaxed)) {
+    ThreadCache::Order& o = tc->ord[k];
+    uint32_t n = o.n.load(std::memory_order_relaxed);
+    if (__builtin_expect(n != 0, 1)) {
+      if (charge && charge->charge(kPageSize << k, &t_refused) != 0) {
+        impl_->budget_refusals.fetch_add(1, std::memory_order_relaxed);
+        return -ENOMEM;
+      }
+      Vec* v = o.stack[n - 1];
+      o.n.store(n - 1, std::memory_order_relaxed);
+      o.hits.bump();
+      o.out.bump();
+      VecOps::hand_out(v, bytes, charge);
+      *out = v;
+      return 0;
+    }
+  }
+  return CacheEngine::alloc_slow(*this, bytes, flags, charge, out, tc, k);
+}
+
+// Budget: ~15 ns when the last holder releases a cached vector into a
+// thread stack with room and no waiters: restore the trim, one array push.
+void Vec::release() {
+  // Sole holder: nobody can ref() concurrently, so skip the RMW. The acquire
+  // load pairs with the acq_rel fetch_sub of a holder that released earlier.
+  if (refs_.load(std::memory_order_acquire) != 1 && refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  pool_->recycle(this);
+}
+
+void Pool::recycle(Vec* v) {
+  if (v->charged_) {
+    v->charged_->uncharge(v->pages_ << kPageShift);
+    v->charged_ = nullptr;
+    // Pairs with the seq_cst increment of waiters_ in alloc_wait: either
+    // that waiter's retry sees this uncharge or we see the waiter.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  }
+  ThreadCache* tc = tcache();
+  if (__builtin_expect(v->kind_ == kKindCached, 1)) {
+    VecOps::restore(v);
+    if (__builtin_expect(tc != nullptr && waiters_.load(std::memory_order_seq_cst) == 0 &&
+                             !tc->flush_req.load(std::memory_order_relaxed),
+                         1)) {
+      ThreadCache::Order& o = tc->ord[v->order_];
+      uint32_t n = o.n.load(std::memory_order_relaxed);
+      if (n < o.cap) {
+        v->stamp_ = epoch_.load(std::memory_order_relaxed);
+        poison(v, v->segs_, v->full_nsegs_);
+        o.stack[n] = v;
+        o.n.store(n + 1, std::memory_order_relaxed);
+        o.in.bump();
+        return;
+      }
+    }
+  }
+  CacheEngine::recycle_slow(*this, v, tc);
+}
+
+int Vec::seg_fd(size_t i, uint64_t* offset) const {
+  if (i >= nsegs_ || fd_ < 0 || seg_off_ == nullptr) return -1;
+  if (offset) *offset = seg_off_[i];
+  return fd_;
+}
+
+void Vec::set_external(const Seg* segs, size_t n) {
+  assert(kind_ == kKindEmpty && "only an empty vector takes caller pages");
+  segs_ = const_cast<Seg*>(segs);
+  nsegs_ = n;
+  len_ = total_len(SegSpan(segs, n));
+}
+
+// ---- slow path ------------------------------------------------------------
+
+
+namespace {
+bool seg_adjacent(const Seg& s, uint64_t s_off, const PageRun& r, bool file) {
+  return static_cast<char*>(s.addr) + s.len == r.addr && (!file || s_off + s.len == r.offset);
+}
+}  // namespace
+
+struct Builder {
+  // Build a vector of `pages` pages from the page source; runs capped at
+  // 2^max_order pages. Charges the global budget (dropping idle vectors
+  // first when it would refuse). 0 or -ENOMEM; on failure nothing is held.
+  [[gnu::noinline]] static int build(Pool& p, size_t pages, int order, uint8_t kind, Vec** out) {
+    Pool::Impl& im = CacheEngine::impl(p);
+    size_t bytes = pages << kPageShift;
+    if (p.global_) {
+      Budget* refused = nullptr;
+      if (p.global_->charge(bytes, &refused) != 0) {
+        CacheEngine::drop_idle(p, bytes, 0, false);
+        if (p.global_->charge(bytes, &refused) != 0) {
+          t_refused = p.global_;
+          im.watermark_refusals.fetch_add(1, std::memory_order_relaxed);
+          return -ENOMEM;
+        }
+      }
+    }
+    std::vector<PageRun> runs;
+    size_t rem = pages, cap = size_t{1} << p.opts_.max_order;
+    while (rem) {
+      PageRun r{nullptr, 0, -1, 0};
+      int rc = p.src_->get(std::min(rem, cap), &r);
+      if (rc != 0) {
+        for (const PageRun& x : runs) p.src_->put(x);
+        if (p.global_) p.global_->uncharge(bytes);
+        im.source_failures.fetch_add(1, std::memory_order_relaxed);
+        t_refused = nullptr;
+        return -ENOMEM;
+      }
+      runs.push_back(r);
+      rem -= r.pages;
+    }
+    int fd = runs[0].fd;
+    for (const PageRun& r : runs)
+      if (r.fd != fd) fd = -1;
+    bool file = fd >= 0;
+    std::vector<Seg> segs;
+    std::vector<uint64_t> offs;
+    size_t hint = 0;
+    for (const PageRun& r : runs) {
+      Seg s{r.addr, r.pages << kPageShift};
+      bool merged = false;
+      if (!segs.empty() && p.opts_.clustering == Clustering::tail) {
+        if (seg_adjacent(segs.back(), file ? offs.back() : 0, r, file)) segs.back().len += s.len, merged = true;
+      } else if (!segs.empty() && p.opts_.clustering == Clustering::full) {
+        // The hint (last merge) first, then every earlier segment backwards.
+        for (size_t step = 0; step <= segs.size() && !merged; ++step) {
+          size_t i = step == 0 ? hint : segs.size() - step;
+          Seg& t = segs[i];
+          uint64_t toff = file ? offs[i] : 0;
+          if (seg_adjacent(t, toff, r, file)) {
+            t.len += s.len, merged = true, hint = i;
+          } else if (static_cast<char*>(r.addr) + s.len == t.addr && (!file || r.offset + s.len == toff)) {
+            t.addr = r.addr, t.len += s.len, merged = true, hint = i;
+            if (file) offs[i] = r.offset;
+          }
+        }
+      }
+      if (!merged) {
+        segs.push_back(s);
+        offs.push_back(r.offset);
+      }
+    }
+    Vec* v = new Vec();
+    v->pool_ = &p;
+    v->kind_ = kind;
+    v->order_ = order;
+    v->pages_ = pages;
+    v->segs_ = new Seg[segs.size()];
+    std::memcpy(v->segs_, segs.data(), segs.size() * sizeof(Seg));
+    v->full_nsegs_ = static_cast<uint32_t>(segs.size());
+    v->nsegs_ = segs.size();
+    v->runs_ = new PageRun[runs.size()];
+    std::memcpy(v->runs_, runs.data(), runs.size() * sizeof(PageRun));
+    v->nruns_ = static_cast<uint32_t>(runs.size());
+    v->fd_ = fd;
+    if (file) {
+      v->seg_off_ = new uint64_t[offs.size()];
+      std::memcpy(v->seg_off_, offs.data(), offs.size() * sizeof(uint64_t));
+    }
+    v->trim_idx_ = v->full_nsegs_ - 1;
+    v->trim_orig_ = v->segs_[v->trim_idx_].len;
+    v->len_ = bytes;
+    if (kind == kKindCached) {
+      im.misses[order].fetch_add(1, std::memory_order_relaxed);
+      im.built_segs[order].fetch_add(segs.size(), std::memory_order_relaxed);
+      im.allocated_vecs[order].fetch_add(1, std::memory_order_relaxed);
+    } else {
+      im.oneshot_pages.fetch_add(pages, std::memory_order_relaxed);
+    }
+    *out = v;
+    return 0;
+  }
+
+  static void destroy(Pool& p, Vec* v) {
+    Pool::Impl& im = CacheEngine::impl(p);
+    VecOps::restore(v);
+    unpoison(v->segs_, v->full_nsegs_);
+    for (uint32_t i = 0; i < v->nruns_; ++i) p.src_->put(v->runs_[i]);
+    if (p.global_) p.global_->uncharge(v->pages_ << kPageShift);
+    if (v->kind_ == kKindCached) im.allocated_vecs[v->order_].fetch_sub(1, std::memory_order_relaxed);
+    else im.oneshot_pages.fetch_sub(v->pages_, std::memory_order_relaxed);
+    delete[] v->segs_;
+    delete[] v->runs_;
+    delete[] v->seg_off_;
+    delete v;
+  }
+};
+
+
+struct CacheOps {
+
+static void list_push_back(Pool::Impl::Shared& s, Vec* v) {
+  v->next_ = nullptr;
+  v->prev_ = s.tail;
+  if (s.tail) s.tail->next_ = v;
+  else s.head = v;
+  s.tail = v;
+  ++s.n;
+}
+static void list_unlink(Pool::Impl::Shared& s, Vec* v) {
+  if (v->prev_) v->prev_->next_ = v->next_;
+  else s.head = v->next_;
+  if (v->next_) v->next_->prev_ = v->prev_;
+  else s.tail = v->prev_;
+  v->next_ = v->prev_ = nullptr;
+  --s.n;
+}
+
+
+
+static int refuse(Pool& p, unsigned flags, Vec** out) {
+  if (!(flags & kReturnEmptyOnFail)) return -ENOMEM;
+  Pool::Impl& im = CacheEngine::impl(p);
+  Vec* e = new Vec();
+  e->pool_ = &p;
+  e->kind_ = kKindEmpty;
+  e->refs_.store(1, std::memory_order_relaxed);
+  im.empty_returns.fetch_add(1, std::memory_order_relaxed);
+  *out = e;
+  return 0;
+}
+
+static void count_out(Pool& p, ThreadCache* tc, int k, bool hit) {
+  if (tc) {
+    tc->ord[k].out.bump();
+    if (hit) tc->ord[k].hits.bump();
+    return;
+  }
+  Pool::Impl& im = CacheEngine::impl(p);
+  std::lock_guard<std::mutex> lk(im.mu);
+  im.dead_out[k]++;
+  if (hit) im.dead_hits[k]++;
+}
+
+// A whole cached vector of order k from the thread stack or the shared
+// pool (a batch moves to the thread stack), or nullptr.
+static Vec* take_cached(Pool& p, ThreadCache* tc, int k) {
+  Pool::Impl& im = CacheEngine::impl(p);
+  if (tc) {
+    if (tc->flush_req.load(std::memory_order_relaxed)) CacheEngine::flush_tc(p, tc);
+    ThreadCache::Order& o = tc->ord[k];
+    uint32_t n = o.n.load(std::memory_order_relaxed);
+    if (n == 0) {
+      std::lock_guard<std::mutex> lk(im.mu);
+      auto& s = im.shared[k];
+      while (s.tail && n < im.batch[k]) {
+        Vec* v = s.tail;
+        list_unlink(s, v);
+        o.stack[n++] = v;
+      }
+    }
+    if (n == 0) return nullptr;
+    Vec* v = o.stack[n - 1];
+    o.n.store(n - 1, std::memory_order_relaxed);
+    return v;
+  }
+  std::lock_guard<std::mutex> lk(im.mu);
+  auto& s = im.shared[k];
+  Vec* v = s.tail;
+  if (v) list_unlink(s, v);
+  return v;
+}
+
+// A cacheable order-k vector for internal use (chains): cached or built.
+static int get_member(Pool& p, ThreadCache* tc, int k, unsigned flags, Vec** out) {
+  Vec* v = (flags & kGetNew) ? nullptr : take_cached(p, tc, k);
+  bool hit = v != nullptr;
+  if (!v) {
+    if (flags & kCacheHitOnly) return -ENOMEM;
+    int rc = Builder::build(p, size_t{1} << k, k, kKindCached, &v);
+    if (rc != 0) return rc;
+  }
+  count_out(p, tc, k, hit);
+  unpoison(v->segs_, v->full_nsegs_);
+  v->refs_.store(1, std::memory_order_relaxed);
+  *out = v;
+  return 0;
+}
+
+static int charge_budget(Pool& p, Budget* charge, size_t bytes) {
+  if (!charge) return 0;
+  if (charge->charge(bytes, &t_refused) == 0) return 0;
+  CacheEngine::impl(p).budget_refusals.fetch_add(1, std::memory_order_relaxed);
+  return -ENOMEM;
+}
+
+static int alloc_chain(Pool& p, size_t bytes, unsigned flags, Budget* charge, Vec** out, ThreadCache* tc) {
+  Pool::Impl& im = CacheEngine::impl(p);
+  size_t pages = (bytes + kPageSize - 1) >> kPageShift;
+  unsigned mo = p.max_order();
+  size_t full = pages >> mo, rem = pages & ((size_t{1} << mo) - 1);
+  int last_k = rem ? p.order_for(rem << kPageShift) : -1;
+  size_t held = (full << mo) + (rem ? size_t{1} << last_k : 0);
+  if (charge_budget(p, charge, held << kPageShift) != 0) return refuse(p, flags, out);
+  Vec* head;
+  {
+    std::lock_guard<std::mutex> lk(im.mu);
+    head = im.chain_free;
+    if (head) im.chain_free = head->next_;
+  }
+  if (!head) {
+    head = new Vec();
+    head->pool_ = &p;
+    head->kind_ = kKindChain;
+    head->order_ = -1;
+  }
+  head->next_ = nullptr;
+  head->chain_ = nullptr;
+  Vec** tail = &head->chain_;
+  size_t nseg = 0, count = full + (rem ? 1 : 0);
+  int rc = 0;
+  for (size_t i = 0; i < count; ++i) {
+    Vec* m = nullptr;
+    rc = get_member(p, tc, i < full ? static_cast<int>(mo) : last_k, flags, &m);
+    if (rc != 0) break;
+    m->next_ = nullptr;
+    *tail = m;
+    tail = &m->next_;
+    nseg += m->full_nsegs_;
+  }
+  head->pages_ = 0;
+  head->charged_ = nullptr;
+  if (rc != 0) {
+    head->refs_.store(1, std::memory_order_relaxed);
+    head->release();  // gives back the members obtained and the header
+    if (charge) charge->uncharge(held << kPageShift);
+    return refuse(p, flags, out);
+  }
+  if (head->seg_cap_ < nseg) {
+    delete[] head->segs_;
+    delete[] head->seg_off_;
+    head->segs_ = new Seg[nseg];
+    head->seg_off_ = new uint64_t[nseg];
+    head->seg_cap_ = nseg;
+  }
+  size_t j = 0;
+  int fd = head->chain_->fd_;
+  for (Vec* m = head->chain_; m; m = m->next_) {
+    if (m->fd_ != fd) fd = -1;
+    for (uint32_t i = 0; i < m->full_nsegs_; ++i, ++j) {
+      head->segs_[j] = m->segs_[i];
+      head->seg_off_[j] = m->seg_off_ ? m->seg_off_[i] : 0;
+    }
+  }
+  head->fd_ = fd;
+  head->full_nsegs_ = static_cast<uint32_t>(nseg);
+  head->pages_ = held;
+  head->trim_idx_ = nseg - 1;
+  head->trim_orig_ = head->segs_[nseg - 1].len;
+  VecOps::trim(head, bytes);
+  head->charged_ = charge;
+  head->refs_.store(1, std::memory_order_relaxed);
+  im.chains.fetch_add(1, std::memory_order_relaxed);
+  *out = head;
+  return 0;
+}
+
+static void request_flushes(Pool& p, ThreadCache* own) {
+  Pool::Impl& im = CacheEngine::impl(p);
+  if (own) CacheEngine::flush_tc(p, own);
+  std::lock_guard<std::mutex> lk(im.mu);
+  // release: pairs with the acquire exchange in flush_tc.
+  for (ThreadCache* tc : im.tcs)
+    if (tc != own) tc->flush_req.store(true, std::memory_order_release);
+}
+};
+
+int CacheEngine::alloc_slow(Pool& p, size_t bytes, unsigned flags, Budget* charge, Vec** out, ThreadCache* tc, int k) {
+  Pool::Impl& im = *p.impl_;
+  if (bytes == 0 || (flags & ~kAllFlags) || out == nullptr) return -EINVAL;
+  t_refused = nullptr;
+  if (flags & kNoCache) {
+    size_t pages = (bytes + kPageSize - 1) >> kPageShift;
+    if (CacheOps::charge_budget(p, charge, pages << kPageShift) != 0) return CacheOps::refuse(p, flags, out);
+    Vec* v = nullptr;
+    if (Builder::build(p, pages, k, kKindOneShot, &v) != 0) {
+      if (charge) charge->uncharge(pages << kPageShift);
+      return CacheOps::refuse(p, flags, out);
+    }
+    im.one_shot.fetch_add(1, std::memory_order_relaxed);
+    VecOps::hand_out(v, bytes, charge);
+    *out = v;
+    return 0;
+  }
+  if (k < 0) return CacheOps::alloc_chain(p, bytes, flags, charge, out, tc);
+  if (CacheOps::charge_budget(p, charge, kPageSize << k) != 0) return CacheOps::refuse(p, flags, out);
+  Vec* v = nullptr;
+  if (CacheOps::get_member(p, tc, k, flags, &v) != 0) {
+    if (charge) charge->uncharge(kPageSize << k);
+    return CacheOps::refuse(p, flags, out);
+  }
+  VecOps::trim(v, bytes);
+  v->charged_ = charge;
+  *out = v;
+  return 0;
+}
+
+void CacheEngine::flush_tc(Pool& p, ThreadCache* tc) {
+  Pool::Impl& im = *p.impl_;
+  // acquire: pairs with the release store of whoever asked for the flush.
+  tc->flush_req.exchange(false, std::memory_order_acquire);
+  std::lock_guard<std::mutex> lk(im.mu);
+  for (unsigned k = 0; k <= p.max_order(); ++k) {
+    ThreadCache::Order& o = tc->ord[k];
+    uint32_t n = o.n.load(std::memory_order_relaxed);
+    for (uint32_t i = 0; i < n; ++i) CacheOps::list_push_back(im.shared[k], o.stack[i]);
+    o.n.store(0, std::memory_order_relaxed);
+  }
+}
+
+void CacheEngine::recycle_slow(Pool& p, Vec* v, ThreadCache* tc) {
+  Pool::Impl& im = *p.impl_;
+  switch (v->kind_) {
+    case kKindEmpty:
+      delete v;
+      break;
+    case kKindOneShot:
+      Builder::destroy(p, v);
+      break;
+    case kKindChain: {
+      Vec* m = v->chain_;
+      v->chain_ = nullptr;
+      while (m) {
+        Vec* next = m->next_;
+        m->next_ = nullptr;
+        m->refs_.store(1, std::memory_order_relaxed);
+        m->release();
+        m = next;
+      }
+      std::lock_guard<std::mutex> lk(im.mu);
+      v->next_ = im.chain_free;
+      im.chain_free = v;
+      break;
+    }
+    default: {
+      int k = v->order_;
+      v->stamp_ = p.epoch_.load(std::memory_order_relaxed);
+      poison(v, v->segs_, v->full_nsegs_);
+      if (!tc) {
+        std::lock_guard<std::mutex> lk(im.mu);
+        CacheOps::list_push_back(im.shared[k], v);
+        im.dead_in[k]++;
+        break;
+      }
+      if (tc->flush_req.load(std::memory_order_relaxed)) flush_tc(p, tc);
+      ThreadCache::Order& o = tc->ord[k];
+      uint32_t n = o.n.load(std::memory_order_relaxed);
+      if (n == o.cap) {
+        // Full: the oldest batch (bottom of the stack) moves to the shared pool.
+        uint32_t b = im.batch[k];
+        {
+          std::lock_guard<std::mutex> lk(im.mu);
+          for (uint32_t i = 0; i < b; ++i) CacheOps::list_push_back(im.shared[k], o.stack[i]);
+        }
+        std::memmove(o.stack, o.stack + b, (n - b) * sizeof(Vec*));
+        n -= b;
+      }
+      o.stack[n] = v;
+      o.n.store(n + 1, std::memory_order_relaxed);
+      o.in.bump();
+      break;
+    }
+  }
+  if (p.waiters_.load(std::memory_order_seq_cst) != 0) offer_waiters(p);
+}
+
+// ---- waiters ----------------------------------------------------------------
+
+void CacheEngine::offer_waiters(Pool& p) {
+  if (t_in_offer) return;  // a release inside a grant: the outer loop continues
+  Pool::Impl& im = *p.impl_;
+  t_in_offer = true;
+  for (;;) {
+    std::unique_lock<std::mutex> lk(im.wmu);
+    Waiter* w = im.whead;
+    if (!w) break;
+    Vec* v = nullptr;
+    // Strict FIFO: while the head cannot be served, nobody behind it is.
+    if (p.alloc(w->bytes_, w->flags_ & ~kReturnEmptyOnFail, w->charge_, &v) != 0) break;
+    im.whead = w->next_;
+    if (im.whead) im.whead->prev_ = nullptr;
+    else im.wtail = nullptr;
+    w->queued_ = false;
+    w->next_ = w->prev_ = nullptr;
+    p.waiters_.fetch_sub(1, std::memory_order_seq_cst);
+    im.wait_ns.fetch_add(now_ns() - w->enq_ns_, std::memory_order_relaxed);
+    lk.unlock();
+    w->cb(w, v, 0);
+  }
+  t_in_offer = false;
+}
+
+int Pool::alloc_wait(size_t bytes, unsigned flags, Budget* charge, Waiter* w, Vec** out) {
+  if (w == nullptr || w->cb == nullptr || w->queued_) return -EINVAL;
+  int rc = alloc(bytes, flags & ~kReturnEmptyOnFail, charge, out);
+  if (rc != -ENOMEM) return rc;
+  if (t_refused) t_refused->note_wait();
+  {
+    std::lock_guard<std::mutex> lk(impl_->wmu);
+    w->bytes_ = bytes;
+    w->flags_ = flags & ~kReturnEmptyOnFail;
+    w->charge_ = charge;
+    w->enq_ns_ = now_ns();
+    w->queued_ = true;
+    w->next_ = nullptr;
+    w->prev_ = impl_->wtail;
+    if (impl_->wtail) impl_->wtail->next_ = w;
+    else impl_->whead = w;
+    impl_->wtail = w;
+    // seq_cst: pairs with the fence + seq_cst load in recycle (Dekker).
+    waiters_.fetch_add(1, std::memory_order_seq_cst);
+  }
+  impl_->waits.fetch_add(1, std::memory_order_relaxed);
+  // Memory freed between our refusal and the enqueue was not offered to us.
+  CacheEngine::offer_waiters(*this);
+  return -EINPROGRESS;
+}
+
+bool Pool::cancel(Waiter* w) {
+  std::lock_guard<std::mutex> lk(impl_->wmu);
+  if (!w->queued_) return false;
+  if (w->prev_) w->prev_->next_ = w->next_;
+  else impl_->whead = w->next_;
+  if (w->next_) w->next_->prev_ = w->prev_;
+  else impl_->wtail = w->prev_;
+  w->next_ = w->prev_ = nullptr;
+  w->queued_ = false;
+  waiters_.fetch_sub(1, std::memory_order_seq_cst);
+  return true;
+}
+
+// ---- thread caches ----------------------------------------------------------
+
+ThreadCache* CacheEngine::attach(Pool& p) {
+  TlsSlots& s = t_slots;
+  int slot = -1;
+  {
+    Registry& r = registry();
+    std::lock_guard<std::mutex> lk(r.mu);
+    for (int i = 0; i < TlsSlots::kSlots && slot < 0; ++i)
+      if (s.id[i] == 0 || r.pools.find(s.id[i]) == r.pools.end()) slot = i;  // free or stale
+  }
+  if (slot < 0) return nullptr;  // this thread uses many pools: shared pool only
+  Pool::Impl& im = *p.impl_;
+  auto* tc = new ThreadCache();
+  tc->pool = &p;
+  for (unsigned k = 0; k <= p.max_order(); ++k) {
+    tc->ord[k].cap = im.cap[k];
+    tc->ord[k].stack = new Vec*[im.cap[k]];
+  }
+  {
+    std::lock_guard<std::mutex> lk(im.mu);
+    im.tcs.push_back(tc);
+  }
+  s.id[slot] = p.id_;
+  s.tc[slot] = tc;
+  return tc;
+}
+
+void CacheEngine::detach(Pool& p, ThreadCache* tc) {
+  Pool::Impl& im = *p.impl_;
+  flush_tc(p, tc);
+  std::lock_guard<std::mutex> lk(im.mu);
+  for (unsigned k = 0; k <= p.max_order(); ++k) {
+    im.dead_hits[k] += tc->ord[k].hits.get();
+    im.dead_out[k] += tc->ord[k].out.get();
+    im.dead_in[k] += tc->ord[k].in.get();
+  }
+  im.tcs.erase(std::remove(im.tcs.begin(), im.tcs.end(), tc), im.tcs.end());
+  delete tc;
+}
+
+// ---- purge and shrink -------------------------------------------------------
+
+size_t CacheEngine::drop_idle(Pool& p, size_t bytes, uint64_t min_age, bool purge) {
+  Pool::Impl& im = *p.impl_;
+  Vec* victims = nullptr;
+  size_t got = 0;
+  uint64_t now = p.epoch_.load(std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lk(im.mu);
+    // Oldest first: the heads of the per-order lists, largest orders first
+    // so few vectors free much memory.
+    for (int k = static_cast<int>(p.max_order()); k >= 0 && got < bytes; --k) {
+      auto& s = im.shared[k];
+      for (Vec* v = s.head; v && got < bytes;) {
+        Vec* next = v->next_;
+        if (now - v->stamp_ >= min_age) {
+          CacheOps::list_unlink(s, v);
+          v->next_ = victims;
+          victims = v;
+          got += v->pages_ << kPageShift;
+          (purge ? im.purged : im.shrunk)[k].fetch_add(1, std::memory_order_relaxed);
+        }
+        v = next;
+      }
+    }
+  }
+  while (victims) {
+    Vec* next = victims->next_;
+    victims->next_ = nullptr;
+    Builder::destroy(p, victims);
+    victims = next;
+  }
+  return got;
+}
+
+uint64_t CacheEngine::cached_pages(Pool& p) {
+  Pool::Impl& im = *p.impl_;
+  std::lock_guard<std::mutex> lk(im.mu);
+  uint64_t pages = 0;
+  for (unsigned k = 0; k <= p.max_order(); ++k) {
+    uint64_t n = im.shared[k].n;
+    for (ThreadCache* tc : im.tcs) n += tc->ord[k].n.load(std::memory_order_relaxed);
+    pages += n << k;
+  }
+  return pages;
+}
+
+
+size_t Pool::shrink(size_t bytes) {
+  CacheOps::request_flushes(*this, tcache());
+  return CacheEngine::drop_idle(*this, bytes, 0, false);
+}
+
+size_t Pool::on_pressure() {
+  impl_->pressure_events.fetch_add(1, std::memory_order_relaxed);
+  CacheOps::request_flushes(*this, tcache());
+  size_t cached = CacheEngine::cached_pages(*this) << kPageShift;
+  if (cached <= opts_.low_watermark_bytes) return 0;
+  return CacheEngine::drop_idle(*this, cached - opts_.low_watermark_bytes, 0, false);
+}
+
+void Pool::maintain() {
+  // Vectors released during epoch e are purged once epoch >= e + 3: idle
+  // for [interval, 1.5 x interval) with a tick of interval / 2.
+  epoch_.fetch_add(1, std::memory_order_relaxed);
+  CacheOps::request_flushes(*this, tcache());
+  if (opts_.purge_interval_ms > 0) CacheEngine::drop_idle(*this, SIZE_MAX, 3, true);
+  if (waiters_.load(std::memory_order_seq_cst) != 0) CacheEngine::offer_waiters(*this);
+}
+
+// ---- construction -----------------------------------------------------------
+
+Pool::Pool(const PoolOptions& opts, Budget* global)
+    : opts_(opts), name_(opts.name ? opts.name : "sgv"), global_(global), src_(opts.pages), impl_(new Impl) {
+  opts_.name = name_.c_str();
+  if (opts_.max_order > kMaxOrderLimit) opts_.max_order = kMaxOrderLimit;
+  if (!src_) {
+    impl_->owned_src = make_anon_source();
+    src_ = impl_->owned_src.get();
+  }
+  if (global_) global_->set_counts_pages(true);
+  // Per-thread stacks stay small so an idle thread hides at most ~11 MiB
+  // per pool from purge (it flushes on its next operation once asked):
+  // 32 vectors of orders 0..2 down to one vector of orders >= 8.
+  for (unsigned k = 0; k < kOrders; ++k) {
+    uint32_t c = k <= 2 ? 32 : (k >= 8 ? 1 : std::max<uint32_t>(2, 128u >> k));
+    impl_->cap[k] = c;
+    impl_->batch[k] = std::max<uint32_t>(1, c / 2);
+  }
+  impl_->tick_ms = opts_.purge_interval_ms > 0 ? std::max<long>(1, opts_.purge_interval_ms / 2) : 1000;
+  Registry& r = registry();
+  id_ = r.next_id.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lk(r.mu);
+    r.pools[id_] = this;
+  }
+  if (opts_.purge_interval_ms > 0) CacheEngine::start_thread(*this);
+  if (opts_.watch_pressure) watch_pressure();
+}
+
+Pool::~Pool() {
+  {
+    Registry& r = registry();
+    std::lock_guard<std::mutex> lk(r.mu);
+    r.pools.erase(id_);
+  }
+  {
+    std::lock_guard<std::mutex> lk(impl_->thr_mu);
+    if (impl_->thr.joinable()) {
+      uint64_t one = 1;
+      [[maybe_unused]] ssize_t n = write(impl_->stop_efd, &one, sizeof one);
+      impl_->thr.join();
+    }
+    if (impl_->stop_efd >= 0) close(impl_->stop_efd);
+    int pfd = impl_->pressure_fd.exchange(-1);
+    if (pfd >= 0) close(pfd);
+  }
+  // Pending waiters learn the pool is gone.
+  for (;;) {
+    Waiter* w;
+    {
+      std::lock_guard<std::mutex> lk(impl_->wmu);
+      w = impl_->whead;
+      if (!w) break;
+      impl_->whead = w->next_;
+      if (!impl_->whead) impl_->wtail = nullptr;
+      w->queued_ = false;
+      w->next_ = w->prev_ = nullptr;
+      waiters_.fetch_sub(1);
+    }
+    w->cb(w, nullptr, -ECANCELED);
+  }
+  // Other threads' caches are unreachable now (no longer registered).
+  std::vector<ThreadCache*> tcs;
+  {
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    tcs.swap(impl_->tcs);
+  }
+  for (ThreadCache* tc : tcs) {
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    for (unsigned k = 0; k <= opts_.max_order; ++k) {
+      ThreadCache::Order& o = tc->ord[k];
+      for (uint32_t i = 0; i < o.n.load(std::memory_order_relaxed); ++i) CacheOps::list_push_back(impl_->shared[k], o.stack[i]);
+      o.n.store(0);
+      impl_->dead_out[k] += o.out.get();
+      impl_->dead_in[k] += o.in.get();
+    }
+    delete tc;
+  }
+  CacheEngine::drop_idle(*this, SIZE_MAX, 0, false);
+  assert(CacheEngine::cached_pages(*this) == 0);
+  for (unsigned k = 0; k <= opts_.max_order; ++k)
+    assert(impl_->allocated_vecs[k].load() == 0 && "pool destroyed with vectors in use");
+  while (Vec* h = impl_->chain_free) {
+    impl_->chain_free = h->next_;
+    delete[] h->segs_;
+    delete[] h->seg_off_;
+    delete h;
+  }
+  if (global_) global_->set_counts_pages(false);
+}
+
+bool Pool::check_invariants() const {
+  Impl& im = *impl_;
+  std::lock_guard<std::mutex> lk(im.mu);
+  for (unsigned k = 0; k <= opts_.max_order; ++k) {
+    uint64_t cached = 0, walked = 0;
+    for (Vec* v = im.shared[k].head; v; v = v->next_) {
+      if (v->order_ != static_cast<int>(k) || v->pages_ != (size_t{1} << k) || v->nsegs_ != v->full_nsegs_) return false;
+      ++walked;
+    }
+    if (walked != im.shared[k].n) return false;
+    cached = walked;
+    uint64_t out = im.dead_out[k], in = im.dead_in[k];
+    for (ThreadCache* tc : im.tcs) {
+      const ThreadCache::Order& o = tc->ord[k];
+      uint32_t n = o.n.load(std::memory_order_relaxed);
+      if (n > o.cap) return false;
+      cached += n;
+      out += o.out.get();
+      in += o.in.get();
+    }
+    if (in > out) return false;
+    // cached + in_use == allocated
+    if (cached + (out - in) != im.allocated_vecs[k].load(std::memory_order_relaxed)) return false;
+  }
+  if (global_) {
+    uint64_t pages = im.oneshot_pages.load(std::memory_order_relaxed);
+    for (unsigned k = 0; k <= opts_.max_order; ++k) pages += im.allocated_vecs[k].load(std::memory_order_relaxed) << k;
+    // The global budget counts every page this pool holds (and other pools').
+    if (global_->used() < (pages << kPageShift)) return false;
+    if (!global_->check_invariants()) return false;
+  }
+  return true;
+}
+
+}  // namespace sgv
