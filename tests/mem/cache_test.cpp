@@ -1,0 +1,349 @@
+// cache_test.cpp - unit tests of the SGV cache: order selection, trimming and
+// restore, chains above max order, clustering, flags, refcounted release,
+// purge, shrink, failure injection and the stats dump.
+#include "sgv/cache.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <set>
+#include <thread>
+
+#include "cache_testing.hpp"
+
+namespace sgv {
+namespace {
+
+using testing::quiet_opts;
+using testing::ScriptedSource;
+
+void fill(Vec* v, unsigned char c) {
+  for (const Seg& s : v->segs()) std::memset(s.addr, c, s.len);
+}
+
+TEST(CacheOrder, RequestMapsToCeilLog2Pages) {
+  Pool p(quiet_opts());
+  EXPECT_EQ(p.order_for(0), -1);
+  EXPECT_EQ(p.order_for(1), 0);
+  EXPECT_EQ(p.order_for(4096), 0);
+  EXPECT_EQ(p.order_for(4097), 1);
+  EXPECT_EQ(p.order_for(3 * 4096), 2);
+  EXPECT_EQ(p.order_for(11 * 1024), 2);
+  EXPECT_EQ(p.order_for(4u << 20), 10);
+  EXPECT_EQ(p.order_for((4u << 20) + 1), -1);
+  PoolOptions o = quiet_opts();
+  o.max_order = 4;
+  Pool q(o);
+  EXPECT_EQ(q.order_for(16 * 4096), 4);
+  EXPECT_EQ(q.order_for(17 * 4096), -1);
+}
+
+TEST(CacheTrim, ServesExactBytesAndRestoresOnFree) {
+  Pool p(quiet_opts());
+  Vec* v = nullptr;
+  ASSERT_EQ(p.alloc(11 * 1024, 0, nullptr, &v), 0);
+  EXPECT_EQ(v->len(), 11u * 1024);
+  EXPECT_EQ(total_len(v->segs()), 11u * 1024);
+  EXPECT_EQ(v->order(), 2);
+  EXPECT_EQ(v->pages(), 4u);
+  fill(v, 0xab);
+  void* addr = v->segs()[0].addr;
+  v->release();
+  // The same vector serves a different size of the same order.
+  Vec* w = nullptr;
+  ASSERT_EQ(p.alloc(16 * 1024, 0, nullptr, &w), 0);
+  EXPECT_EQ(w, v);
+  EXPECT_EQ(w->segs()[0].addr, addr);
+  EXPECT_EQ(total_len(w->segs()), 16u * 1024);
+  w->release();
+  Vec* x = nullptr;
+  ASSERT_EQ(p.alloc(13000, 0, nullptr, &x), 0);
+  EXPECT_EQ(total_len(x->segs()), 13000u);
+  x->release();
+  PoolStats s = p.stats();
+  EXPECT_EQ(s.order[2].misses, 1u);
+  EXPECT_EQ(s.order[2].hits, 2u);
+  EXPECT_EQ(s.order[2].frees, 3u);
+  EXPECT_TRUE(p.check_invariants());
+}
+
+TEST(CacheTrim, TrimsAcrossScatteredSegments) {
+  // 8 scattered single pages, no clustering: a 5.5-page request ends inside
+  // the sixth segment and gives back all eight on free.
+  ScriptedSource src(64, {0, 2, 4, 6, 8, 10, 12, 14});
+  Pool p(quiet_opts(&src));
+  Vec* v = nullptr;
+  ASSERT_EQ(p.alloc(5 * 4096 + 2048, 0, nullptr, &v), 0);
+  ASSERT_EQ(v->nsegs(), 6u);
+  EXPECT_EQ(v->segs()[5].len, 2048u);
+  EXPECT_EQ(v->len(), 5u * 4096 + 2048);
+  v->release();
+  ASSERT_EQ(p.alloc(8 * 4096, 0, nullptr, &v), 0);
+  EXPECT_EQ(v->nsegs(), 8u);
+  for (const Seg& s : v->segs()) EXPECT_EQ(s.len, 4096u);
+  v->release();
+}
+
+TEST(CacheChain, AboveMaxOrderChainsMaxOrderVectors) {
+  Pool p(quiet_opts());
+  Vec* v = nullptr;
+  size_t bytes = (9u << 20) + 100;  // 2 x 4 MiB + a remainder of order 9... rounded
+  ASSERT_EQ(p.alloc(bytes, 0, nullptr, &v), 0);
+  EXPECT_EQ(v->len(), bytes);
+  EXPECT_EQ(total_len(v->segs()), bytes);
+  EXPECT_EQ(v->order(), -1);
+  EXPECT_GE(v->nsegs(), 3u);
+  fill(v, 0x5a);
+  PoolStats s = p.stats();
+  EXPECT_EQ(s.chains, 1u);
+  EXPECT_EQ(s.order[10].in_use_pages, 2048u);
+  EXPECT_EQ(s.order[9].in_use_pages, 512u);  // 1 MiB + 100 bytes -> 257 pages -> order 9
+  v->release();
+  s = p.stats();
+  EXPECT_EQ(s.order[10].cached_vecs, 2u);
+  EXPECT_EQ(s.total.in_use_pages, 0u);
+  // The members are reused by the next chain.
+  ASSERT_EQ(p.alloc(8u << 20, 0, nullptr, &v), 0);
+  EXPECT_EQ(total_len(v->segs()), 8u << 20);
+  v->release();
+  EXPECT_EQ(p.stats().order[10].misses, 2u);
+  EXPECT_TRUE(p.check_invariants());
+}
+
+TEST(CacheCluster, ModesMergeAdjacentRunsAsSpecified) {
+  // Pages handed out as 0,1,2,5,4,3,9,8 (order 3 = 8 pages).
+  std::vector<size_t> script = {0, 1, 2, 5, 4, 3, 9, 8};
+  size_t expect[3] = {8, 5, 3};  // none; tail: [0-2][5][4][3][9][8]? see below
+  // tail merges only with the previous segment: [0-2] [5] [4] [3] [9] [8] = 6
+  expect[1] = 6;
+  // full merges anywhere: [0-2] [3-5] [8-9] = 3
+  for (int mode = 0; mode < 3; ++mode) {
+    ScriptedSource src(64, script);
+    PoolOptions o = quiet_opts(&src);
+    o.clustering = static_cast<Clustering>(mode);
+    Pool p(o);
+    Vec* v = nullptr;
+    ASSERT_EQ(p.alloc(8 * 4096, 0, nullptr, &v), 0);
+    EXPECT_EQ(v->nsegs(), expect[mode]) << "mode " << mode;
+    EXPECT_EQ(total_len(v->segs()), 8u * 4096);
+    // Every page appears exactly once.
+    std::set<char*> pages;
+    for (const Seg& s : v->segs())
+      for (size_t off = 0; off < s.len; off += 4096) pages.insert(static_cast<char*>(s.addr) + off);
+    EXPECT_EQ(pages.size(), 8u);
+    PoolStats st = p.stats();
+    EXPECT_DOUBLE_EQ(st.segs_per_vec, static_cast<double>(expect[mode]));
+    v->release();
+    EXPECT_EQ(p.shrink(SIZE_MAX), 8u * 4096);
+    EXPECT_EQ(src.out(), 0u);
+  }
+}
+
+TEST(CacheCluster, AnonymousSourceGivesOneSegment) {
+  Pool p(quiet_opts());
+  Vec* v = nullptr;
+  ASSERT_EQ(p.alloc(1u << 20, 0, nullptr, &v), 0);
+  EXPECT_EQ(v->nsegs(), 1u);
+  v->release();
+}
+
+TEST(CacheFlags, NoCacheIsOneShot) {
+  ScriptedSource src(64, {});
+  Pool p(quiet_opts(&src));
+  Vec* v = nullptr;
+  ASSERT_EQ(p.alloc(3 * 4096, kNoCache, nullptr, &v), 0);
+  EXPECT_EQ(v->pages(), 3u);  // exact, not rounded to the order
+  EXPECT_EQ(src.out(), 3u);
+  v->release();
+  EXPECT_EQ(src.out(), 0u);
+  EXPECT_EQ(p.stats().one_shot, 1u);
+  EXPECT_EQ(p.stats().total.cached_vecs, 0u);
+}
+
+TEST(CacheFlags, HitOnlyNeverBuilds) {
+  Pool p(quiet_opts());
+  Vec* v = nullptr;
+  EXPECT_EQ(p.alloc(4096, kCacheHitOnly, nullptr, &v), -ENOMEM);
+  ASSERT_EQ(p.alloc(4096, 0, nullptr, &v), 0);
+  v->release();
+  Vec* w = nullptr;
+  ASSERT_EQ(p.alloc(4096, kCacheHitOnly, nullptr, &w), 0);
+  EXPECT_EQ(w, v);
+  w->release();
+}
+
+TEST(CacheFlags, GetNewAlwaysBuildsCacheableVectors) {
+  Pool p(quiet_opts());
+  Vec* a = nullptr;
+  ASSERT_EQ(p.alloc(4096, 0, nullptr, &a), 0);
+  a->release();
+  Vec* b = nullptr;
+  ASSERT_EQ(p.alloc(4096, kGetNew, nullptr, &b), 0);
+  EXPECT_NE(a, b);
+  b->release();
+  PoolStats s = p.stats();
+  EXPECT_EQ(s.order[0].misses, 2u);
+  EXPECT_EQ(s.order[0].cached_vecs, 2u);  // preallocation warms the cache
+}
+
+TEST(CacheFlags, ReturnEmptyOnFailAndCallerPages) {
+  Budget b(nullptr, 4096);
+  Pool p(quiet_opts());
+  Vec* v = nullptr;
+  EXPECT_EQ(p.alloc(8192, 0, &b, &v), -ENOMEM);
+  ASSERT_EQ(p.alloc(8192, kReturnEmptyOnFail, &b, &v), 0);
+  ASSERT_NE(v, nullptr);
+  EXPECT_TRUE(v->empty());
+  EXPECT_EQ(v->nsegs(), 0u);
+  EXPECT_EQ(b.used(), 0u);
+  static char buf[8192];
+  Seg mine[1] = {{buf, sizeof buf}};
+  v->set_external(mine, 1);
+  EXPECT_EQ(v->len(), 8192u);
+  v->release();
+  EXPECT_EQ(p.stats().empty_returns, 1u);
+}
+
+TEST(CacheFlags, RejectsBadArguments) {
+  Pool p(quiet_opts());
+  Vec* v = nullptr;
+  EXPECT_EQ(p.alloc(0, 0, nullptr, &v), -EINVAL);
+  EXPECT_EQ(p.alloc(4096, 0x100, nullptr, &v), -EINVAL);
+}
+
+TEST(CacheRef, LastHolderReturnsTheVector) {
+  Pool p(quiet_opts());
+  Vec* v = nullptr;
+  ASSERT_EQ(p.alloc(4096, 0, nullptr, &v), 0);
+  v->ref();  // e.g. the kernel during a zero-copy send
+  v->release();
+  EXPECT_EQ(p.stats().order[0].in_use_pages, 1u);
+  // Another thread (completion) drops the last hold.
+  std::thread([v] { v->release(); }).join();
+  EXPECT_EQ(p.stats().order[0].in_use_pages, 0u);
+  EXPECT_EQ(p.stats().order[0].cached_vecs, 1u);
+  EXPECT_TRUE(p.check_invariants());
+}
+
+TEST(CachePurge, IdleVectorsReturnToTheSource) {
+  ScriptedSource src(64, {});
+  PoolOptions o = quiet_opts(&src);
+  o.purge_interval_ms = 20;
+  Pool p(o);
+  Vec* v = nullptr;
+  ASSERT_EQ(p.alloc(2 * 4096, 0, nullptr, &v), 0);
+  v->release();
+  EXPECT_EQ(src.out(), 2u);
+  // The maintenance thread asks this thread's cache to flush; our next call
+  // (maintain) does it, then idle vectors age out within 1.5 intervals.
+  for (int i = 0; i < 400 && src.out() != 0; ++i) {
+    p.maintain();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(src.out(), 0u);
+  EXPECT_GE(p.stats().order[1].purged, 1u);
+  EXPECT_TRUE(p.check_invariants());
+}
+
+TEST(CachePurge, NegativeIntervalKeepsVectors) {
+  ScriptedSource src(64, {});
+  Pool p(quiet_opts(&src));
+  Vec* v = nullptr;
+  ASSERT_EQ(p.alloc(4096, 0, nullptr, &v), 0);
+  v->release();
+  for (int i = 0; i < 5; ++i) p.maintain();
+  EXPECT_EQ(src.out(), 1u);
+  EXPECT_EQ(p.stats().total.purged, 0u);
+}
+
+TEST(CacheShrink, ReleasesIdleVectorsOnly) {
+  ScriptedSource src(256, {});
+  Pool p(quiet_opts(&src));
+  Vec* held = nullptr;
+  ASSERT_EQ(p.alloc(4 * 4096, 0, nullptr, &held), 0);
+  Vec* idle[4];
+  for (auto& v : idle) ASSERT_EQ(p.alloc(8 * 4096, 0, nullptr, &v), 0);
+  for (auto& v : idle) v->release();
+  EXPECT_EQ(src.out(), 36u);
+  size_t got = p.shrink(10 * 4096);
+  EXPECT_GE(got, 10u * 4096);
+  EXPECT_LT(got, 36u * 4096);
+  EXPECT_EQ(p.shrink(SIZE_MAX), 32u * 4096 - got);
+  EXPECT_EQ(src.out(), 4u);  // the held vector stays
+  EXPECT_GE(p.stats().total.shrunk, 4u);
+  held->release();
+  EXPECT_TRUE(p.check_invariants());
+}
+
+TEST(CacheFailure, EveryNthPageFailsCleanly) {
+  // Single-page runs: an order-3 vector needs 8 gets, every 5th fails.
+  ScriptedSource src(1024, {});
+  src.fail_every(5);
+  Budget global(nullptr, 0);
+  Budget session(nullptr, 0);
+  {
+    Pool p(quiet_opts(&src), &global);
+    int ok = 0, fail = 0;
+    std::vector<Vec*> held;
+    for (int i = 0; i < 50; ++i) {
+      Vec* v = nullptr;
+      int rc = p.alloc((i % 8 + 1) * 4096, i % 3 == 0 ? kGetNew : 0, &session, &v);
+      if (rc == 0) {
+        ++ok;
+        EXPECT_EQ(total_len(v->segs()), static_cast<size_t>(i % 8 + 1) * 4096);
+        held.push_back(v);
+        if (i % 2) {
+          held.back()->release();
+          held.pop_back();
+        }
+      } else {
+        EXPECT_EQ(rc, -ENOMEM);
+        ++fail;
+      }
+      ASSERT_TRUE(p.check_invariants());
+    }
+    EXPECT_GT(ok, 0);
+    EXPECT_GT(fail, 0);
+    EXPECT_GT(p.stats().source_failures, 0u);
+    for (Vec* v : held) v->release();
+    EXPECT_EQ(session.used(), 0u);
+    p.shrink(SIZE_MAX);
+    EXPECT_EQ(src.out(), 0u);
+    EXPECT_EQ(global.used(), 0u);
+  }
+}
+
+TEST(CacheStats, DumpHasTotalsAndOrders) {
+  Pool p(quiet_opts());
+  Vec* v = nullptr;
+  ASSERT_EQ(p.alloc(4096, 0, nullptr, &v), 0);
+  v->release();
+  ASSERT_EQ(p.alloc(4096, 0, nullptr, &v), 0);
+  v->release();
+  std::string d = p.dump_stats();
+  EXPECT_NE(d.find("name=sgv\n"), std::string::npos);
+  EXPECT_NE(d.find("\nhits=1\n"), std::string::npos) << d;
+  EXPECT_NE(d.find("\nmisses=1\n"), std::string::npos);
+  EXPECT_NE(d.find("order0.frees=2\n"), std::string::npos);
+  EXPECT_NE(d.find("segs_per_vec=1.00\n"), std::string::npos);
+  EXPECT_NE(d.find("order10.hits=0\n"), std::string::npos);
+}
+
+TEST(CacheThreads, FreeOnAnotherThreadReachesTheCache) {
+  Pool p(quiet_opts());
+  std::vector<Vec*> vs(40);
+  for (auto& v : vs) ASSERT_EQ(p.alloc(4096, 0, nullptr, &v), 0);
+  std::thread([&] {
+    for (Vec* v : vs) v->release();
+  }).join();  // the exiting thread flushes its cache to the shared pool
+  PoolStats s = p.stats();
+  EXPECT_EQ(s.order[0].cached_vecs, 40u);
+  EXPECT_EQ(s.order[0].frees, 40u);
+  Vec* v = nullptr;
+  ASSERT_EQ(p.alloc(4096, kCacheHitOnly, nullptr, &v), 0);
+  v->release();
+  EXPECT_TRUE(p.check_invariants());
+}
+
+}  // namespace
+}  // namespace sgv
