@@ -222,6 +222,7 @@ struct Builder {
     if (p.global_) {
       Budget* refused = nullptr;
       if (p.global_->charge(bytes, &refused) != 0) {
+        CacheEngine::request_flushes(p, p.tcache());
         CacheEngine::drop_idle(p, bytes, 0, false);
         if (p.global_->charge(bytes, &refused) != 0) {
           t_refused = p.global_;
@@ -491,14 +492,6 @@ static int alloc_chain(Pool& p, size_t bytes, unsigned flags, Budget* charge, Ve
   return 0;
 }
 
-static void request_flushes(Pool& p, ThreadCache* own) {
-  Pool::Impl& im = CacheEngine::impl(p);
-  if (own) CacheEngine::flush_tc(p, own);
-  std::lock_guard<std::mutex> lk(im.mu);
-  // release: pairs with the acquire exchange in flush_tc.
-  for (ThreadCache* tc : im.tcs)
-    if (tc != own) tc->flush_req.store(true, std::memory_order_release);
-}
 };
 
 int CacheEngine::alloc_slow(Pool& p, size_t bytes, unsigned flags, Budget* charge, Vec** out, ThreadCache* tc, int k) {
@@ -754,14 +747,23 @@ uint64_t CacheEngine::cached_pages(Pool& p) {
 }
 
 
+void CacheEngine::request_flushes(Pool& p, ThreadCache* own) {
+  Pool::Impl& im = CacheEngine::impl(p);
+  if (own) CacheEngine::flush_tc(p, own);
+  std::lock_guard<std::mutex> lk(im.mu);
+  // release: pairs with the acquire exchange in flush_tc.
+  for (ThreadCache* tc : im.tcs)
+    if (tc != own) tc->flush_req.store(true, std::memory_order_release);
+}
+
 size_t Pool::shrink(size_t bytes) {
-  CacheOps::request_flushes(*this, tcache());
+  CacheEngine::request_flushes(*this, tcache());
   return CacheEngine::drop_idle(*this, bytes, 0, false);
 }
 
 size_t Pool::on_pressure() {
   impl_->pressure_events.fetch_add(1, std::memory_order_relaxed);
-  CacheOps::request_flushes(*this, tcache());
+  CacheEngine::request_flushes(*this, tcache());
   size_t cached = CacheEngine::cached_pages(*this) << kPageShift;
   if (cached <= opts_.low_watermark_bytes) return 0;
   return CacheEngine::drop_idle(*this, cached - opts_.low_watermark_bytes, 0, false);
@@ -771,7 +773,7 @@ void Pool::maintain() {
   // Vectors released during epoch e are purged once epoch >= e + 3: idle
   // for [interval, 1.5 x interval) with a tick of interval / 2.
   epoch_.fetch_add(1, std::memory_order_relaxed);
-  CacheOps::request_flushes(*this, tcache());
+  CacheEngine::request_flushes(*this, tcache());
   if (opts_.purge_interval_ms > 0) CacheEngine::drop_idle(*this, SIZE_MAX, 3, true);
   if (waiters_.load(std::memory_order_seq_cst) != 0) CacheEngine::offer_waiters(*this);
 }

@@ -99,6 +99,9 @@ struct CacheEngine {
   static ThreadCache* attach(Pool& p);
   static void detach(Pool& p, ThreadCache* tc);  // thread exit
   static void flush_tc(Pool& p, ThreadCache* tc);
+  // Flush `own` (the caller's cache) now and ask every other thread's cache
+  // to flush on its owner's next operation.
+  static void request_flushes(Pool& p, ThreadCache* own);
   static size_t drop_idle(Pool& p, size_t bytes, uint64_t min_age, bool purge);
   static void offer_waiters(Pool& p);
   static void start_thread(Pool& p);

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <vector>
 
+#include "sgv/cache.hpp"
 #include "sgv/page_source.hpp"
 
 namespace sgv::testing {
