@@ -314,8 +314,8 @@ struct Builder {
     unpoison(v->segs_, v->full_nsegs_);
     for (uint32_t i = 0; i < v->nruns_; ++i) p.src_->put(v->runs_[i]);
     if (p.global_) p.global_->uncharge(v->pages_ << kPageShift);
-    if (v->kind_ == kKindCached) im.allocated_vecs[v->order_].fetch_sub(1, std::memory_order_relaxed);
-    else im.oneshot_pages.fetch_sub(v->pages_, std::memory_order_relaxed);
+    // A cached vector left allocated_vecs when drop_idle unlinked it.
+    if (v->kind_ != kKindCached) im.oneshot_pages.fetch_sub(v->pages_, std::memory_order_relaxed);
     delete[] v->segs_;
     delete[] v->runs_;
     delete[] v->seg_off_;
@@ -716,6 +716,9 @@ size_t CacheEngine::drop_idle(Pool& p, size_t bytes, uint64_t min_age, bool purg
         Vec* next = v->next_;
         if (now - v->stamp_ >= min_age) {
           CacheOps::list_unlink(s, v);
+          // Under mu, with the unlink: check_invariants never sees a vector
+          // neither cached nor allocated.
+          im.allocated_vecs[k].fetch_sub(1, std::memory_order_relaxed);
           v->next_ = victims;
           victims = v;
           got += v->pages_ << kPageShift;
