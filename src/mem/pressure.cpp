@@ -30,17 +30,20 @@ void log_once(const char* what, int err) {
                  std::strerror(-err));
 }
 
-// PSI trigger: some stall of 150 ms within any 1 s window.
+// PSI trigger: some stall of 150 ms within any 1 s window. Kernels since
+// 6.5 accept only windows that are multiples of 2 s from unprivileged
+// processes (EINVAL otherwise), so that is the second try.
 int open_psi() {
-  int fd = open("/proc/pressure/memory", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return -errno;
-  static const char trig[] = "some 150000 1000000";
-  if (write(fd, trig, sizeof trig) < 0) {
-    int e = -errno;
+  static const char* const trigs[] = {"some 150000 1000000", "some 300000 2000000"};
+  int e = -ENOENT;
+  for (const char* trig : trigs) {
+    int fd = open("/proc/pressure/memory", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    if (write(fd, trig, std::strlen(trig) + 1) >= 0) return fd;
+    e = -errno;
     close(fd);
-    return e;
   }
-  return fd;
+  return e;
 }
 
 int open_cgroup_events() {
