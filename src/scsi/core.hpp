@@ -1,0 +1,227 @@
+// scsi/core.hpp - private state of the SCSI target core: LUNs, I_T nexus
+// unit-attention queues, per-command scratch, sense builders and the command
+// table every opcode is dispatched through. Not visible to the transport.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "backend/backend.hpp"
+#include "scsi/target.hpp"
+#include "scsi/task.hpp"
+
+namespace sgv::scsi {
+
+constexpr uint64_t kMaxLuns = 16384;       // flat space addressing limit
+constexpr uint32_t kMaxUnmapBlocks = 1u << 22;   // VPD B0 MAXIMUM UNMAP LBA COUNT
+constexpr uint32_t kMaxUnmapDescs = 256;         // VPD B0 MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT
+constexpr uint32_t kMaxWriteSameBlocks = 1u << 22;  // VPD B0 MAXIMUM WRITE SAME LENGTH
+
+// Sense keys and the (asc, ascq) pairs the core reports.
+namespace sk {
+constexpr uint8_t no_sense = 0x0, not_ready = 0x2, medium_error = 0x3, hardware_error = 0x4,
+                  illegal_request = 0x5, unit_attention = 0x6, data_protect = 0x7,
+                  aborted_command = 0xb, miscompare = 0xe;
+}
+struct Asc {
+  uint8_t asc, ascq;
+};
+namespace asc {
+constexpr Asc no_info{0x00, 0x00};
+constexpr Asc unrecovered_read{0x11, 0x00};
+constexpr Asc write_error{0x0c, 0x00};
+constexpr Asc miscompare_verify{0x1d, 0x00};
+constexpr Asc invalid_opcode{0x20, 0x00};
+constexpr Asc lba_out_of_range{0x21, 0x00};
+constexpr Asc invalid_field_cdb{0x24, 0x00};
+constexpr Asc lun_not_supported{0x25, 0x00};
+constexpr Asc invalid_field_param{0x26, 0x00};
+constexpr Asc param_list_length{0x1a, 0x00};
+constexpr Asc saving_not_supported{0x39, 0x00};
+constexpr Asc write_protected{0x27, 0x00};
+constexpr Asc space_alloc_failed{0x27, 0x07};
+constexpr Asc power_on_reset{0x29, 0x00};
+constexpr Asc bus_reset{0x29, 0x02};
+constexpr Asc target_reset{0x29, 0x02};  // SCSI BUS RESET OCCURRED: what a target reset reports
+constexpr Asc lun_reset{0x29, 0x03};
+constexpr Asc mode_params_changed{0x2a, 0x01};
+constexpr Asc cmds_cleared_by_other{0x2f, 0x00};
+constexpr Asc luns_changed{0x3f, 0x0e};
+constexpr Asc internal_failure{0x44, 0x00};
+}  // namespace asc
+
+// Mode parameters of a LUN. Shared by every nexus (one set per LUN, as
+// most targets do); writers hold Lun::mode_mu, the data path reads the
+// atomic mirrors only.
+struct ModeState {
+  bool wce = false;      // caching page: write cache enabled
+  bool rcd = false;      // caching page: read cache disabled
+  bool d_sense = false;  // control page: descriptor sense format
+  bool swp = false;      // control page: software write protect (not changeable)
+  uint8_t qerr = 0;
+  uint8_t mrie = 0;      // informational exceptions page
+  bool dexcpt = true;
+};
+
+struct Lun {
+  uint64_t id = 0;
+  std::unique_ptr<backend::Backend> be;
+  uint32_t bs = 512;
+  unsigned bs_shift = 9;
+  uint64_t nblocks = 0;
+  std::string serial;
+  std::string product;
+  bool read_only = false;
+  bool thin = false;           // backend supports unmap: LBPME
+  uint64_t naa = 0;            // NAA-6 identifier, derived from target name + id
+  std::mutex mode_mu;
+  ModeState mode;              // guarded by mode_mu
+  // Mirror of mode.d_sense for sense building on the data path; written under
+  // mode_mu, read relaxed (a sense format switch needs no ordering).
+  std::atomic<bool> d_sense{false};
+  std::atomic<bool> swp{false};  // mirror of mode.swp, same rules as d_sense
+  bool zero_copy_read = false;   // backend answers map_read(): READ uses its memory
+  bool write_protected() const { return read_only || swp.load(std::memory_order_relaxed); }
+};
+
+struct UaEntry {
+  uint64_t lun;
+  Asc code;
+};
+
+}  // namespace sgv::scsi
+
+// Nexus lives in sgv::scsi (declared in task.hpp), defined here.
+namespace sgv::scsi {
+class Nexus {
+ public:
+  std::string initiator;
+  uint32_t rel_port = 1;
+  // True while ua may be non-empty. Set (release) after pushing under ua_mu;
+  // read (acquire) on every command's fast path; cleared under ua_mu when the
+  // queue drains. A stale "true" only costs a lock; a stale "false" cannot
+  // happen for a UA queued before the command arrived because queueing
+  // happens-before the management call returns.
+  std::atomic<bool> ua_pending{false};
+  std::mutex ua_mu;
+  std::vector<UaEntry> ua;  // guarded by ua_mu; oldest first
+};
+}  // namespace sgv::scsi
+
+namespace sgv::scsi {
+
+// Per-command private state, laid over Task::core_scratch.
+struct Scratch {
+  backend::Io io;
+  uint64_t lba;
+  uint64_t nblocks;        // blocks the command covers
+  uint64_t ws_next;        // WRITE SAME: next LBA to write
+  uint64_t ws_left;        // WRITE SAME: blocks left
+  uint8_t flags;
+  uint8_t ws_per_block;    // WRITE SAME: segments describing one block
+  uint8_t ws_busy;         // WRITE SAME: inside the submit loop
+  uint8_t ws_again;        // WRITE SAME: completion arrived inline
+  uint8_t kind;            // which multi-step command drives the Io chain
+  uint32_t step;           // UNMAP: next descriptor
+  uint32_t nsteps;         // UNMAP: descriptors
+};
+// The rest of core_scratch after Scratch: WRITE SAME's ring of segments that
+// repeat the one data-out block, so a chunk of blocks goes out in one Io.
+constexpr size_t kRingOff = (sizeof(Scratch) + 15) & ~size_t(15);
+constexpr unsigned kScratchRing = unsigned((sizeof(Task::core_scratch) - kRingOff) / sizeof(Seg));
+static_assert(kScratchRing >= 8);
+inline Scratch& scratch(Task& t) { return *reinterpret_cast<Scratch*>(t.core_scratch); }
+inline Seg* scratch_ring(Task& t) { return reinterpret_cast<Seg*>(reinterpret_cast<char*>(t.core_scratch) + kRingOff); }
+
+enum Flag : uint8_t {
+  kNoLunOk = 1,    // runs on a LUN that does not exist (INQUIRY, REPORT LUNS, REQUEST SENSE)
+  kNoUa = 2,       // neither reports nor consumes a unit attention
+  kWrites = 4,     // modifies the medium: refused on read-only LUNs
+};
+
+using PrepFn = bool (*)(Target::Impl&, Task&);
+using ExecFn = void (*)(Target::Impl&, Task&);
+
+struct OpRow {
+  uint8_t opcode;
+  uint16_t sa;           // service action, or 0xffff when the opcode has none
+  const char* name;
+  Dir dir;
+  uint8_t cdb_len;
+  uint8_t flags;
+  uint8_t usage[16];     // REPORT SUPPORTED OPERATION CODES CDB usage data
+  PrepFn prep;
+  ExecFn exec;
+};
+
+// The table (ops.cpp) and its lookup: row index or -1.
+const OpRow* op_table(unsigned* n);
+int find_op(uint8_t opcode, uint16_t sa);
+inline bool op_has_sa(uint8_t opcode) { return opcode == 0x9e || opcode == 0xa3 || opcode == 0x9f || opcode == 0xa4; }
+
+struct Target::Impl {
+  std::string name;
+  TargetLimits limits;
+  std::unique_ptr<std::atomic<Lun*>[]> lun_map;  // index = LUN id; store release / load acquire
+  mutable std::mutex mu;                         // guards luns, nexuses
+  std::vector<std::unique_ptr<Lun>> luns;        // guarded by mu; never shrinks
+  std::vector<Nexus*> nexuses;                   // guarded by mu
+
+  Lun* lun(uint64_t id) const { return id < kMaxLuns ? lun_map[id].load(std::memory_order_acquire) : nullptr; }
+  void queue_ua(Nexus* n, uint64_t lun, Asc code);  // takes n->ua_mu
+  void queue_ua_others(Nexus* from, uint64_t lun, Asc code);  // every nexus but from; takes mu
+  bool take_ua(Nexus* n, uint64_t lun, Asc* out);    // slow path of prepare
+  void lun_ids(std::vector<uint64_t>& out) const;
+};
+
+// --- helpers shared by the command handlers (sense.cpp)
+bool check(Task& t, uint8_t key, Asc a);                       // CHECK CONDITION; returns true
+bool check_info(Task& t, uint8_t key, Asc a, uint64_t info);   // with INFORMATION field
+bool invalid_cdb(Task& t, uint16_t byte, int bit = -1);        // 5/24/00 with field pointer
+bool invalid_param(Task& t, uint16_t byte, int bit = -1);      // 5/26/00 with field pointer
+unsigned build_sense(uint8_t* out, bool desc, uint8_t key, Asc a);  // for REQUEST SENSE data
+void complete_io_error(Task& t, int err, bool is_write);       // backend -errno to sense
+void finish(Task& t);                                          // calls t.done
+// Copies a response into the task's data-in segments, truncated to both the
+// buffer and data_len; sets xfer_len.
+void put_data(Task& t, const void* src, uint32_t len);
+// Copies [off, off+n) of the data-out buffer to dst; returns bytes copied.
+uint32_t get_data(const Task& t, uint32_t off, void* dst, uint32_t n);
+// Sets a data phase (or none when len is 0); returns false ("not complete").
+inline bool need_data(Task& t, Dir d, uint32_t len) {
+  t.dir = len ? d : Dir::none;
+  t.data_len = len;
+  return false;
+}
+inline bool good(Task& t) {
+  t.status = status::good;
+  return true;
+}
+// Handlers of spc.cpp and sbc.cpp the table refers to.
+#define SGV_OP(n) bool prep_##n(Target::Impl&, Task&); void exec_##n(Target::Impl&, Task&);
+SGV_OP(tur) SGV_OP(request_sense) SGV_OP(inquiry) SGV_OP(report_luns) SGV_OP(mode_sense)
+SGV_OP(mode_select) SGV_OP(start_stop) SGV_OP(prevent_allow) SGV_OP(rsoc)
+SGV_OP(read_capacity10) SGV_OP(read_capacity16) SGV_OP(read) SGV_OP(write) SGV_OP(verify)
+SGV_OP(sync_cache) SGV_OP(write_same) SGV_OP(unmap)
+#undef SGV_OP
+void exec_none(Target::Impl&, Task&);  // for commands prepare() always completes
+
+inline uint16_t be16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
+inline uint32_t be24(const uint8_t* p) { return uint32_t(p[0]) << 16 | uint32_t(p[1]) << 8 | p[2]; }
+inline uint32_t be32(const uint8_t* p) { return uint32_t(be16(p)) << 16 | be16(p + 2); }
+inline uint64_t be64(const uint8_t* p) { return uint64_t(be32(p)) << 32 | be32(p + 4); }
+inline void put16(uint8_t* p, uint16_t v) { p[0] = uint8_t(v >> 8); p[1] = uint8_t(v); }
+inline void put32(uint8_t* p, uint32_t v) { put16(p, uint16_t(v >> 16)); put16(p + 2, uint16_t(v)); }
+inline void put64(uint8_t* p, uint64_t v) { put32(p, uint32_t(v >> 32)); put32(p + 4, uint32_t(v)); }
+inline Lun* lun_of(Task& t) { return static_cast<Lun*>(t.lun_obj); }
+
+// SAM LUN (wire value) to the LUN id we store, or kMaxLuns if not addressable.
+uint64_t decode_lun(uint64_t wire);
+uint64_t encode_lun(uint64_t id);
+
+}  // namespace sgv::scsi
