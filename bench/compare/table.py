@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""table.py - turns bench/compare/run.sh's raw runs (runs.tsv + one sgvbench
+JSON per run) into the comparison table: per LUN kind and workload, each
+target's median over rounds of IOPS, MB/s, p99 latency, the target's CPU
+time per I/O, its minor faults per I/O and peak RSS; then sgvd's ratio to
+each peer. Markdown on stdout.
+"""
+import argparse
+import csv
+import json
+import re
+import statistics
+import sys
+from collections import defaultdict
+
+PEERS_ORDER = ["sgvd", "tgt", "istgt"]
+
+
+def heap_allocs(text):
+    """Sum of the counters in `sgvctl stats` output whose name says heap or
+    malloc allocations; None when sgvd does not expose one."""
+    total, found = 0, False
+    for m in re.finditer(r'"?([A-Za-z0-9_.]*(?:heap|malloc)[A-Za-z0-9_.]*)"?\s*[:=]\s*(\d+)', text or ""):
+        total += int(m.group(2))
+        found = True
+    return total if found else None
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def fmt(x, nd=0):
+    if x is None:
+        return "-"
+    if nd == 0:
+        return f"{x:,.0f}"
+    return f"{x:.{nd}f}"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", required=True)
+    ap.add_argument("--loopback")
+    ap.add_argument("--clk-tck", type=int, default=100)
+    ap.add_argument("--time", default="?")
+    ap.add_argument("--rounds", default="?")
+    a = ap.parse_args()
+
+    cells = defaultdict(lambda: defaultdict(list))  # (lun, wl, target) -> metric -> [values]
+    order = []
+    failures = 0
+    with open(a.runs) as f:
+        for row in csv.DictReader(f, delimiter="\t"):
+            key = (row["lun"], row["workload"], row["target"])
+            if (row["lun"], row["workload"]) not in order:
+                order.append((row["lun"], row["workload"]))
+            try:
+                with open(row["json"]) as jf:
+                    j = json.load(jf)
+            except (OSError, ValueError):
+                cells[key]["broken"].append(1)
+                continue
+            ios = j["ios"]
+            errs = j["errors"]
+            failures += errs["failures"] + errs["verify_errors"]
+            c = cells[key]
+            c["iops"].append(j["iops"])
+            c["mb_s"].append(j["mb_s"])
+            c["p99"].append(j["latency_us"]["all"]["p99"])
+            c["p50"].append(j["latency_us"]["all"]["p50"])
+            c["bench_us"].append(j["cpu"]["us_per_io"])
+            ticks = int(row["ticks"] or 0)
+            c["cpu_us"].append(ticks / a.clk_tck * 1e6 / ios if ios else None)
+            c["minflt"].append(int(row["minflt"] or 0) / ios if ios else None)
+            c["hwm_mb"].append(int(row["vmhwm_kb"] or 0) / 1024)
+            c["busy"].append(errs["busy"] + errs["task_set_full"])
+            c["fail"].append(errs["failures"])
+            h0, h1 = heap_allocs(row.get("stats_before")), heap_allocs(row.get("stats_after"))
+            if h0 is not None and h1 is not None and ios:
+                c["heap"].append((h1 - h0) / ios)
+
+    targets = [t for t in PEERS_ORDER if any(k[2] == t for k in cells)]
+    out = []
+    out.append(f"Rounds: {a.rounds}, {a.time} s per workload per target, medians over rounds. "
+               "CPU = target utime+stime per I/O; flt = target minor page faults per I/O; "
+               "RSS = target VmHWM (peak, cumulative over the run); "
+               "bench = sgvbench's own CPU per I/O.")
+    if a.loopback:
+        try:
+            with open(a.loopback) as f:
+                lb = json.load(f)
+            out.append(f"\nMachine ceiling: loopback TCP, one 1 MiB-write stream: **{lb['mb_s']:,.0f} MB/s**.")
+        except (OSError, ValueError):
+            pass
+    out.append("")
+    out.append("| LUN | workload | target | IOPS | MB/s | p50 us | p99 us | CPU us/IO | flt/IO | RSS MB | bench us/IO | busy | fail |")
+    out.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for lun, wl in order:
+        for t in targets:
+            c = cells.get((lun, wl, t))
+            if not c or not c.get("iops"):
+                out.append(f"| {lun} | {wl} | {t} | (no data) |||||||||")
+                continue
+            out.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+                lun, wl, t, fmt(med(c["iops"])), fmt(med(c["mb_s"]), 1), fmt(med(c["p50"])),
+                fmt(med(c["p99"])), fmt(med(c["cpu_us"]), 1), fmt(med(c["minflt"]), 2),
+                fmt(max(c["hwm_mb"]), 0), fmt(med(c["bench_us"]), 1), sum(c["busy"]), sum(c["fail"])))
+    if "sgvd" in targets and len(targets) > 1:
+        peers = [t for t in targets if t != "sgvd"]
+        out.append("")
+        out.append("sgvd relative to each peer (IOPS ratio >1: sgvd faster; CPU ratio <1: sgvd cheaper per I/O):")
+        out.append("")
+        out.append("| LUN | workload | " + " | ".join(f"IOPS ÷ {p} | CPU/IO ÷ {p}" for p in peers) + " |")
+        out.append("|---|---|" + "---:|---:|" * len(peers))
+        for lun, wl in order:
+            s = cells.get((lun, wl, "sgvd"), {})
+            row = [lun, wl]
+            for p in peers:
+                c = cells.get((lun, wl, p), {})
+                si, pi = med(s.get("iops", [])), med(c.get("iops", []))
+                sc, pc = med(s.get("cpu_us", [])), med(c.get("cpu_us", []))
+                row.append(fmt(si / pi, 2) if si and pi else "-")
+                row.append(fmt(sc / pc, 2) if sc and pc else "-")
+            out.append("| " + " | ".join(row) + " |")
+        heap = [med(cells[k].get("heap", [])) for k in cells if k[2] == "sgvd"]
+        heap = [h for h in heap if h is not None]
+        if heap:
+            out.append(f"\nsgvd heap allocations per command (sgvctl stats): median {fmt(med(heap), 3)}, max {fmt(max(heap), 3)}.")
+        else:
+            out.append("\nsgvd heap allocations per command: not measured (sgvctl stats exposes no heap/malloc counter).")
+    if failures:
+        out.append(f"\n**{failures} failed or miscompared I/Os in the run** (see the fail column and the .json.err files).")
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
