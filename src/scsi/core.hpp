@@ -18,7 +18,7 @@
 namespace sgv::scsi {
 
 constexpr uint64_t kMaxLuns = 16384;       // flat space addressing limit
-constexpr uint32_t kMaxUnmapBlocks = 1u << 22;   // VPD B0 MAXIMUM UNMAP LBA COUNT
+constexpr uint32_t kMaxUnmapBlocks = 1u << 20;   // VPD B0 MAXIMUM UNMAP LBA COUNT (initiators distrust more)
 constexpr uint32_t kMaxUnmapDescs = 256;         // VPD B0 MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT
 constexpr uint32_t kMaxWriteSameBlocks = 1u << 22;  // VPD B0 MAXIMUM WRITE SAME LENGTH
 

@@ -14,7 +14,12 @@
 //      case execute() points segs at the backend's own memory (inline_segs).
 //   4. transport calls Target::execute(); on completion the core sets status,
 //      sense, xfer_len and calls task.done (inline or later, same thread).
-//   5. the transport computes residuals from edtl vs data_len.
+//   5. the transport computes residuals from edtl vs data_len; for Dir::in
+//      the bytes it sends are min(edtl, xfer_len), and a command that
+//      returned less than edtl (xfer_len < edtl, e.g. MODE SENSE shorter
+//      than its allocation length) is an underflow of edtl - xfer_len.
+//   Data-out segs must describe exactly the bytes received; data-in segs
+//   exactly min(edtl, data_len) bytes.
 #pragma once
 
 #include <cstdint>
