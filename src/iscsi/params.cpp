@@ -133,7 +133,14 @@ bool Negotiator::declare(TextWriter& out) {
     session.first_burst_length = lim_.first_burst_length;
     ok = ok && offer_row("FirstBurstLength", uint64_t(lim_.first_burst_length));
   }
+  just_offered_ = offered_ != 0;
   return ok;
+}
+
+bool Negotiator::needs_offers() const {
+  if (offers_made_ || session.type == SessionType::discovery) return false;
+  return (!lim_.immediate_data && session.immediate_data) || lim_.max_burst_length < session.max_burst_length ||
+         lim_.first_burst_length < session.first_burst_length;
 }
 
 Negotiator::Outcome Negotiator::offer(std::string_view key, std::string_view value, TextWriter& out) {

@@ -126,6 +126,17 @@ class Negotiator {
   // keys whose RFC default exceeds our limits (normal sessions only).
   bool declare(TextWriter& out);
 
+  // True when declare() would still offer keys of its own (the login then
+  // visits the operational stage even if the initiator would skip it).
+  bool needs_offers() const;
+  // True once after declare() wrote offers: the target must not transit in
+  // that response, the initiator owes an answer.
+  bool take_just_offered() {
+    bool v = just_offered_;
+    just_offered_ = false;
+    return v;
+  }
+
   // Applies cross-key rules (FirstBurstLength <= MaxBurstLength) at the end
   // of login.
   void finish();
@@ -139,6 +150,7 @@ class Negotiator {
   uint64_t offered_ = 0;  // rows we offered first (their reply needs no answer)
   bool declared_ = false;
   bool offers_made_ = false;
+  bool just_offered_ = false;
 };
 
 }  // namespace sgv::iscsi
