@@ -417,15 +417,15 @@ void exec_unmap(Target::Impl&, Task& t) {
     get_data(t, 8 + 16 * i, d, 16);
     uint64_t lba = be64(d);
     uint32_t cnt = be32(d + 8);
+    sum += cnt;
+    if (sum > kMaxUnmapBlocks) {  // limits first: they hold whatever the LUN's size
+      invalid_param(t, uint16_t(8 + 16 * i + 8));
+      return finish(t);
+    }
     if (out_of_range(l, lba, cnt)) {
       check(t, sk::illegal_request, asc::lba_out_of_range);
       return finish(t);
     }
-    sum += cnt;
-  }
-  if (sum > kMaxUnmapBlocks) {
-    invalid_param(t, 8 + 8);
-    return finish(t);
   }
   s.step = 0;
   s.nsteps = n;

@@ -1,0 +1,257 @@
+// tests/scsi/sbc_test.cpp - block commands against a RAM LUN (and a file LUN
+// for error mapping): READ/WRITE shapes and flags, WRITE SAME, UNMAP,
+// VERIFY, WRITE AND VERIFY, SYNCHRONIZE CACHE, read-only LUNs.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "backend/backend.hpp"
+#include "scsi_helper.hpp"
+
+using sgv::test::cdb10;
+using sgv::test::cdb16;
+using sgv::test::Harness;
+using sgv::test::Result;
+
+namespace {
+
+constexpr uint64_t kBlocks = 16384;  // 8 MiB of 512-byte blocks
+
+Result run(Harness& h, const std::vector<uint8_t>& cdb, const std::vector<uint8_t>& out = {}, int64_t edtl = -1) {
+  return h.run_cdb(cdb.data(), unsigned(cdb.size()), out, edtl, 0, nullptr);
+}
+
+void expect_sense(const Result& r, uint8_t key, uint8_t asc, uint8_t ascq = 0) {
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.key, key);
+  EXPECT_EQ(r.asc, asc);
+  EXPECT_EQ(r.ascq, ascq);
+}
+
+std::vector<uint8_t> pattern(size_t n, uint8_t seed) {
+  std::vector<uint8_t> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = uint8_t(seed + i * 13);
+  return v;
+}
+
+struct Sbc : ::testing::Test {
+  Harness h;
+  void SetUp() override { h.clear_ua(); }
+};
+
+TEST_F(Sbc, ReadWrite6And12) {
+  auto p = pattern(512, 3);
+  std::vector<uint8_t> w6 = {0x0a, 0x00, 0x01, 0x00, 1, 0};  // LBA 256, 1 block
+  ASSERT_TRUE(run(h, w6, p).good());
+  std::vector<uint8_t> r12 = {0xa8, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0};
+  Result r = run(h, r12);
+  ASSERT_TRUE(r.good());
+  EXPECT_EQ(r.data, p);
+  // READ(6) with transfer length 0 reads 256 blocks.
+  r = run(h, {0x08, 0, 0, 0, 0, 0});
+  ASSERT_TRUE(r.good());
+  EXPECT_EQ(r.data_len, 256u * 512);
+  // READ(6) beyond the end.
+  r = run(h, {0x08, 0x00, 0x3f, 0xff, 2, 0});
+  expect_sense(r, 5, 0x21);
+}
+
+TEST_F(Sbc, WriteFlagsAndProtect) {
+  auto p = pattern(512, 9);
+  EXPECT_TRUE(run(h, cdb10(0x2a, 1, 1, 0x18), p).good());  // DPO FUA
+  EXPECT_TRUE(run(h, cdb16(0x8a, 1, 1, 0x08), p).good());
+  Result r = run(h, cdb10(0x2a, 1, 1, 0x40), p);  // WRPROTECT
+  expect_sense(r, 5, 0x24);
+  EXPECT_EQ(r.sense[15], 0xcf);  // SKSV C/D BPV bit 7
+  EXPECT_EQ(r.sense[17], 1);
+  r = run(h, cdb16(0x8a, kBlocks - 1, 2), pattern(1024, 1));
+  expect_sense(r, 5, 0x21);
+  EXPECT_TRUE(r.completed_in_prepare);
+  EXPECT_TRUE(run(h, cdb10(0x2a, 0, 0)).good());  // zero blocks: nothing to do
+}
+
+TEST_F(Sbc, WriteWithShortEdtlIsRefused) {
+  Result r = run(h, cdb10(0x2a, 0, 2), pattern(512, 1), 512);
+  expect_sense(r, 5, 0x0e, 0x03);
+}
+
+TEST_F(Sbc, ReadWithShortEdtlTransfersEdtl) {
+  Result r = run(h, cdb10(0x28, 0, 2), {}, 512);
+  ASSERT_TRUE(r.good());
+  EXPECT_EQ(r.data.size(), 512u);
+  EXPECT_EQ(r.data_len, 1024u);
+}
+
+TEST_F(Sbc, TransferLengthAboveLimitIsInvalidField) {
+  // Default TargetLimits: 4 MiB = 8192 blocks.
+  Result r = run(h, cdb16(0x88, 0, 8193));
+  expect_sense(r, 5, 0x24);
+}
+
+TEST_F(Sbc, WriteSamePatternZeroAndUnmap) {
+  auto blk = pattern(512, 0x41);
+  ASSERT_TRUE(run(h, cdb10(0x41, 10, 40), blk).good());
+  Result r = run(h, cdb10(0x28, 10, 40));
+  ASSERT_TRUE(r.good());
+  for (int i = 0; i < 40; ++i)
+    ASSERT_TRUE(std::equal(blk.begin(), blk.end(), r.data.begin() + i * 512)) << i;
+  r = run(h, cdb10(0x28, 50, 1));
+  EXPECT_EQ(r.data, std::vector<uint8_t>(512, 0));
+  // UNMAP bit on a thin LUN: reads back as zeros (LBPRZ).
+  ASSERT_TRUE(run(h, cdb16(0x93, 10, 20, 0x08), std::vector<uint8_t>(512, 0)).good());
+  r = run(h, cdb10(0x28, 10, 20));
+  EXPECT_EQ(r.data, std::vector<uint8_t>(20 * 512, 0));
+  r = run(h, cdb10(0x28, 30, 1));
+  EXPECT_EQ(r.data, blk);
+  // NDOB: no data-out, zeros.
+  Result nd = run(h, cdb16(0x93, 30, 20, 0x01));
+  ASSERT_TRUE(nd.good());
+  EXPECT_EQ(nd.dir, sgv::scsi::Dir::none);
+  r = run(h, cdb10(0x28, 30, 1));
+  EXPECT_EQ(r.data, std::vector<uint8_t>(512, 0));
+}
+
+TEST_F(Sbc, WriteSameLargeRangeInChunks) {
+  auto blk = pattern(512, 0x77);
+  ASSERT_TRUE(run(h, cdb16(0x93, 0, uint32_t(kBlocks)), blk).good());
+  Result r = run(h, cdb10(0x28, kBlocks - 1, 1));
+  EXPECT_EQ(r.data, blk);
+}
+
+TEST_F(Sbc, WriteSameErrors) {
+  auto blk = pattern(512, 1);
+  expect_sense(run(h, cdb10(0x41, 0, 0), blk), 5, 0x24);  // WSNZ
+  expect_sense(run(h, cdb10(0x41, 0, 1, 0x10), blk), 5, 0x24);  // ANCHOR
+  expect_sense(run(h, cdb10(0x41, 0, 1, 0x18), blk), 5, 0x24);  // ANCHOR + UNMAP
+  expect_sense(run(h, cdb10(0x41, 0, 1, 0x20), blk), 5, 0x24);  // WRPROTECT
+  expect_sense(run(h, cdb10(0x41, kBlocks, 1), blk), 5, 0x21);
+  expect_sense(run(h, cdb16(0x93, ~0ull, 1), blk), 5, 0x21);
+  expect_sense(run(h, cdb16(0x93, 0, (1u << 22) + 1), blk), 5, 0x24);  // beyond MAXIMUM WRITE SAME LENGTH
+}
+
+std::vector<uint8_t> unmap_list(std::vector<std::pair<uint64_t, uint32_t>> d) {
+  std::vector<uint8_t> v(8 + 16 * d.size(), 0);
+  uint16_t bddl = uint16_t(16 * d.size());
+  v[0] = uint8_t((bddl + 6) >> 8);
+  v[1] = uint8_t(bddl + 6);
+  v[2] = uint8_t(bddl >> 8);
+  v[3] = uint8_t(bddl);
+  for (size_t i = 0; i < d.size(); ++i) {
+    for (int b = 0; b < 8; ++b) v[8 + 16 * i + b] = uint8_t(d[i].first >> (56 - 8 * b));
+    for (int b = 0; b < 4; ++b) v[8 + 16 * i + 8 + b] = uint8_t(d[i].second >> (24 - 8 * b));
+  }
+  return v;
+}
+
+std::vector<uint8_t> unmap_cdb(size_t len) {
+  return {0x42, 0, 0, 0, 0, 0, 0, uint8_t(len >> 8), uint8_t(len), 0};
+}
+
+TEST_F(Sbc, Unmap) {
+  ASSERT_TRUE(run(h, cdb10(0x2a, 0, 16), pattern(16 * 512, 5)).good());
+  auto l = unmap_list({{2, 3}, {10, 0}, {12, 4}});
+  ASSERT_TRUE(run(h, unmap_cdb(l.size()), l).good());
+  Result r = run(h, cdb10(0x28, 0, 16));
+  ASSERT_TRUE(r.good());
+  auto p = pattern(16 * 512, 5);
+  for (int b = 0; b < 16; ++b) {
+    bool gone = (b >= 2 && b < 5) || (b >= 12 && b < 16);
+    for (int i = 0; i < 512; ++i) ASSERT_EQ(r.data[b * 512 + i], gone ? 0 : p[b * 512 + i]) << b;
+  }
+  EXPECT_TRUE(run(h, unmap_cdb(0)).good());
+  expect_sense(run(h, unmap_cdb(4), {0, 0, 0, 0}), 5, 0x1a);
+  auto past = unmap_list({{kBlocks - 1, 2}});
+  expect_sense(run(h, unmap_cdb(past.size()), past), 5, 0x21);
+  auto big = unmap_list({{0, (1u << 20) + 1}});
+  expect_sense(run(h, unmap_cdb(big.size()), big), 5, 0x26);
+  Result anchor = run(h, {0x42, 1, 0, 0, 0, 0, 0, 0, 24, 0}, unmap_list({{0, 1}}));
+  expect_sense(anchor, 5, 0x24);
+}
+
+TEST_F(Sbc, VerifyCompares) {
+  auto p = pattern(4 * 512, 0x21);
+  ASSERT_TRUE(run(h, cdb10(0x2a, 100, 4), p).good());
+  EXPECT_TRUE(run(h, cdb10(0x2f, 100, 4, 0x02), p).good());       // BYTCHK 1, equal
+  EXPECT_TRUE(run(h, cdb16(0x8f, 100, 4, 0x02), p).good());
+  auto bad = p;
+  bad[700] ^= 1;
+  Result r = run(h, cdb10(0x2f, 100, 4, 0x02), bad);
+  expect_sense(r, 0x0e, 0x1d);
+  EXPECT_EQ(r.sense[0], 0xf0);  // VALID, fixed format
+  EXPECT_EQ(r.sense[5], 700 >> 8);
+  EXPECT_EQ(r.sense[6], 700 & 0xff);
+  EXPECT_TRUE(run(h, cdb10(0x2f, 100, 4, 0x00)).good());  // BYTCHK 0: no data
+  expect_sense(run(h, cdb10(0x2f, 100, 4, 0x20)), 5, 0x24);  // VRPROTECT
+  expect_sense(run(h, cdb10(0x2f, kBlocks, 1, 0x02), p), 5, 0x21);
+  std::vector<uint8_t> v12 = {0xaf, 0x02, 0, 0, 0, 100, 0, 0, 0, 4, 0, 0};
+  EXPECT_TRUE(run(h, v12, p).good());
+  // BYTCHK 3: one block compared with every block of the range.
+  auto blk = pattern(512, 0x99);
+  ASSERT_TRUE(run(h, cdb10(0x41, 200, 8), blk).good());
+  EXPECT_TRUE(run(h, cdb10(0x2f, 200, 8, 0x06), blk).good());
+  expect_sense(run(h, cdb10(0x2f, 199, 8, 0x06), blk), 0x0e, 0x1d);
+}
+
+TEST_F(Sbc, WriteAndVerify) {
+  auto p = pattern(1024, 0x31);
+  ASSERT_TRUE(run(h, cdb10(0x2e, 7, 2, 0x02), p).good());
+  Result r = run(h, cdb10(0x28, 7, 2));
+  EXPECT_EQ(r.data, p);
+  expect_sense(run(h, cdb16(0x8e, kBlocks - 1, 2), p), 5, 0x21);
+  expect_sense(run(h, cdb10(0x2e, 0, 2, 0x20), p), 5, 0x24);
+}
+
+TEST_F(Sbc, SynchronizeCache) {
+  EXPECT_TRUE(run(h, cdb10(0x35, 0, 0)).good());
+  EXPECT_TRUE(run(h, cdb16(0x91, 0, 100)).good());
+  expect_sense(run(h, cdb10(0x35, kBlocks, 1)), 5, 0x21);
+}
+
+TEST(SbcReadOnly, WritesAreDataProtect) {
+  Harness h(8u << 20, 512, true);
+  h.clear_ua();
+  auto p = pattern(512, 1);
+  Result r = run(h, cdb10(0x2a, 0, 1), p);
+  expect_sense(r, 7, 0x27);
+  expect_sense(run(h, cdb10(0x41, 0, 1), p), 7, 0x27);
+  auto l = unmap_list({{0, 1}});
+  expect_sense(run(h, unmap_cdb(l.size()), l), 7, 0x27);
+  EXPECT_TRUE(run(h, cdb10(0x28, 0, 1)).good());
+  // MODE SENSE reports WP.
+  r = h.run({0x1a, 0x08, 0x3f, 0, 255, 0});
+  ASSERT_TRUE(r.good());
+  EXPECT_EQ(r.data[2] & 0x80, 0x80);
+}
+
+TEST(Sbc4k, BlockSize4096) {
+  Harness h(8u << 20, 4096);
+  h.clear_ua();
+  Result r = h.run({0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+  EXPECT_EQ(r.data[3], 0xff);  // 2047
+  EXPECT_EQ(r.data[6], 0x10);
+  auto p = pattern(4096, 4);
+  ASSERT_TRUE(run(h, cdb10(0x2a, 2047, 1), p).good());
+  EXPECT_EQ(run(h, cdb10(0x28, 2047, 1)).data, p);
+}
+
+TEST(SbcFile, MediumErrorOnShrunkenFile) {
+  char tmpl[] = "/tmp/sgv_sbc_test_XXXXXX";
+  int fd = mkstemp(tmpl);
+  close(fd);
+  int err = 0;
+  auto be = sgv::backend::make_file({tmpl, 1 << 20}, &err);
+  ASSERT_TRUE(be);
+  Harness h(std::move(be), 512);
+  h.clear_ua();
+  auto p = pattern(2048, 7);
+  ASSERT_TRUE(run(h, cdb10(0x2a, 0, 4), p).good());
+  EXPECT_EQ(run(h, cdb10(0x28, 0, 4)).data, p);
+  ASSERT_TRUE(run(h, cdb10(0x35, 0, 0)).good());
+  ASSERT_EQ(truncate(tmpl, 512), 0);
+  Result r = run(h, cdb10(0x28, 0, 4));
+  expect_sense(r, 3, 0x11);
+  r = run(h, cdb10(0x2f, 0, 4, 0x02), p);
+  expect_sense(r, 3, 0x11);
+  unlink(tmpl);
+}
+
+}  // namespace
