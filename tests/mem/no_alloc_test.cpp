@@ -175,28 +175,53 @@ TEST(NoAlloc, CrossThreadFreesAllocateNothing) {
   PoolOptions o;
   o.purge_interval_ms = -1;
   Pool pool(o);
-  std::atomic<Vec*> slot{nullptr};
+  // A single-producer ring to the freeing thread (a completion thread).
+  constexpr unsigned kRing = 64;
+  std::atomic<Vec*> ring[kRing];
+  for (auto& r : ring) r.store(nullptr);
   std::atomic<bool> stop{false};
-  // The other thread frees what this one allocates (a completion thread).
   std::thread freer([&] {
-    while (!stop.load(std::memory_order_acquire)) {
-      Vec* v = slot.exchange(nullptr, std::memory_order_acq_rel);
-      if (v) pool.free(v);
+    unsigned t = 0;
+    for (;;) {
+      // acquire pairs with the producer's release store of the vector.
+      Vec* v = ring[t % kRing].exchange(nullptr, std::memory_order_acquire);
+      if (v) {
+        pool.free(v);
+        ++t;
+      } else if (stop.load(std::memory_order_acquire)) {
+        break;
+      } else {
+        std::this_thread::yield();
+      }
     }
-    if (Vec* v = slot.exchange(nullptr)) pool.free(v);
   });
+  unsigned h = 0;
   auto run = [&](int n) {
     for (int i = 0; i < n; ++i) {
       Vec* v = nullptr;
       ASSERT_EQ(pool.alloc(kSizes[i % 7], 0, nullptr, &v), 0);
-      while (slot.load(std::memory_order_acquire) != nullptr) std::this_thread::yield();
-      slot.store(v, std::memory_order_release);
+      while (ring[h % kRing].load(std::memory_order_acquire) != nullptr) std::this_thread::yield();
+      ring[h++ % kRing].store(v, std::memory_order_release);
     }
   };
+  // Warm: enough vectors of every size that no thread's stack (<= 32 per
+  // order), the ring (64) and the shared pool together can run dry; then a
+  // little cross-thread traffic to create the freeing thread's cache.
+  {
+    std::vector<Vec*> stock;
+    for (size_t s : kSizes)
+      for (int i = 0; i < 160; ++i) {
+        Vec* v = nullptr;
+        ASSERT_EQ(pool.alloc(s, 0, nullptr, &v), 0);
+        stock.push_back(v);
+      }
+    for (Vec* v : stock) pool.free(v);
+  }
   run(2000);
   Counting c;
   run(5000);
-  while (slot.load(std::memory_order_acquire) != nullptr) std::this_thread::yield();
+  for (auto& r : ring)
+    while (r.load(std::memory_order_acquire) != nullptr) std::this_thread::yield();
   long n = c.stop();
   stop.store(true, std::memory_order_release);
   freer.join();
