@@ -81,6 +81,7 @@ void Login::on_request(const Bhs& req, std::span<const uint8_t> data, Output& ou
   rsp_.clear();
   sent_ = 0;
   transit_ = false;
+  // pairs_ views the accumulated bytes: they stay until the next text starts.
   if (parse_text(acc_.data(), pairs_) != TextStatus::ok) return fail(req, LoginStatus::initiator_error, out);
 
   LoginStatus st = process(pairs_, !leading_done_);
@@ -232,7 +233,7 @@ LoginStatus Login::decide_transit(const Bhs& req) {
     neg_.session.isid = isid_;
     uint16_t tsih = dir_.create_session(neg_.session);
     if (tsih == 0) return LoginStatus::out_of_resources;
-    neg_.session.tsih = tsih_ = tsih;
+    neg_.session.tsih = tsih;  // tsih_ stays the requests' value until we are in full feature phase
   }
   transit_ = true;
   nsg_ = nsg;
@@ -247,7 +248,7 @@ void Login::respond(const Bhs& req, Output& out) {
   f.csg = stage_;
   f.nsg = f.transit ? nsg_ : Stage::security;
   f.isid = isid_;
-  f.tsih = f.transit && nsg_ == Stage::full_feature ? tsih_ : req.tsih();
+  f.tsih = f.transit && nsg_ == Stage::full_feature ? neg_.session.tsih : req.tsih();
   f.itt = req.itt();
   f.data_len = uint32_t(c.len);
   SeqNums sn{stat_sn_++, exp_cmd_sn_, max_cmd_sn()};
@@ -255,7 +256,6 @@ void Login::respond(const Bhs& req, Output& out) {
   out.data = rsp_.data().subspan(c.offset, c.len);
   sent_ += c.len;
   if (!c.more) {
-    acc_.reset();
     if (f.transit) {
       stage_ = nsg_;
       transit_ = false;
