@@ -6,9 +6,13 @@
 // the parent nothing more, so siblings can never eat it.
 //
 // Invariant (check_invariants, at quiescence):
-//   load == direct + sum over children of max(child.load, child.reserve)
+//   load == direct + sum over children of max(child.load, child.reserve),
+//     direct (bytes charged at this very level) >= 0
 //   load <= limit after every successful charge
-//   used == bytes granted here and below and not yet uncharged
+//   used == direct + sum over children of child.used: every byte granted
+//     here and below and not yet uncharged
+// Only load is kept per level (one CAS per level per charge); used is
+// derived from it on demand, so reading it walks the subtree.
 //
 // A budget given to a Pool as its global budget counts the pages the pool
 // holds (cached + in use); charges from its descendants stop below it,
@@ -31,7 +35,7 @@ struct BudgetStats {
   size_t limit = 0;
   size_t reserve = 0;
   size_t used = 0;  // bytes in use, this budget and below
-  size_t peak = 0;
+  size_t peak = 0;  // highest load (in use + children's reserves)
   uint64_t refusals = 0;  // charges refused at this level
   uint64_t waits = 0;     // refusals here that led to a queued waiter
 };
@@ -51,7 +55,9 @@ class Budget {
   // Like charge, but on refusal reports the budget that refused.
   int charge(size_t bytes, Budget** refused_by);
 
-  size_t used() const { return used_.load(std::memory_order_relaxed); }
+  // Bytes in use here and below. Walks the children: for statistics.
+  size_t used() const;
+  // Highest load seen (in use plus children's untouched reserves).
   size_t peak() const { return peak_.load(std::memory_order_relaxed); }
   size_t limit() const { return limit_; }
   size_t reserve() const { return reserve_; }
@@ -76,7 +82,6 @@ class Budget {
   // positive d would pass a limit and `check`. first: this is the level
   // charged (a page-counting budget is only charged directly).
   static int adjust(Budget* b, long long d, bool check, bool first, Budget** refused);
-  void add_used(long long d);
 
   Budget* const parent_;
   const size_t limit_;
@@ -85,12 +90,9 @@ class Budget {
   bool counts_pages_ = false;  // set before use (configuration time)
   // load_: what counts against limit_ (see invariant). CAS; pairs with itself.
   std::atomic<size_t> load_{0};
-  // used_: informational; relaxed RMW, exact at quiescence.
-  std::atomic<size_t> used_{0};
-  std::atomic<size_t> peak_{0};
+  std::atomic<size_t> peak_{0};  // relaxed CAS-max: statistics
   std::atomic<uint64_t> refusals_{0};
   std::atomic<uint64_t> waits_{0};
-  std::atomic<size_t> direct_{0};  // bytes charged at this very level (relaxed RMW)
   mutable std::mutex kids_mu_;     // guards kids_ (configuration time only)
   std::vector<Budget*> kids_;
 };

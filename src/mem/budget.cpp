@@ -65,6 +65,9 @@ int Budget::adjust(Budget* b, long long d, bool check, bool first, Budget** refu
     }
     // acq_rel: pairs with the CAS of every other charge on this level.
   } while (!b->load_.compare_exchange_weak(old, nw, std::memory_order_acq_rel, std::memory_order_relaxed));
+  size_t pk = b->peak_.load(std::memory_order_relaxed);
+  while (nw > pk && !b->peak_.compare_exchange_weak(pk, nw, std::memory_order_relaxed)) {
+  }
   long long pass = contrib(nw, b->reserve_) - contrib(old, b->reserve_);
   int rc = adjust(b->parent_, pass, check, false, refused);
   if (rc != 0) {
@@ -78,36 +81,16 @@ int Budget::adjust(Budget* b, long long d, bool check, bool first, Budget** refu
   return rc;
 }
 
-void Budget::add_used(long long d) {
-  for (Budget* b = this; b; b = b->parent_) {
-    if (d > 0) {
-      size_t now = b->used_.fetch_add(static_cast<size_t>(d), std::memory_order_relaxed) + static_cast<size_t>(d);
-      size_t pk = b->peak_.load(std::memory_order_relaxed);
-      while (now > pk && !b->peak_.compare_exchange_weak(pk, now, std::memory_order_relaxed)) {
-      }
-    } else {
-      b->used_.fetch_sub(static_cast<size_t>(-d), std::memory_order_relaxed);
-    }
-    if (b->parent_ && b->parent_->counts_pages_) break;
-  }
-}
-
 int Budget::charge(size_t bytes, Budget** refused_by) {
   if (bytes == 0) return 0;
-  int rc = adjust(this, static_cast<long long>(bytes), true, true, refused_by);
-  if (rc != 0) return rc;
-  direct_.fetch_add(bytes, std::memory_order_relaxed);
-  add_used(static_cast<long long>(bytes));
-  return 0;
+  return adjust(this, static_cast<long long>(bytes), true, true, refused_by);
 }
 
 int Budget::charge(size_t bytes) { return charge(bytes, nullptr); }
 
 void Budget::uncharge(size_t bytes) {
   if (bytes == 0) return;
-  assert(direct_.load(std::memory_order_relaxed) >= bytes && "uncharge of bytes never charged here");
-  direct_.fetch_sub(bytes, std::memory_order_relaxed);
-  add_used(-static_cast<long long>(bytes));
+  assert(load_.load(std::memory_order_relaxed) >= bytes && "uncharge of bytes never charged here");
   adjust(this, -static_cast<long long>(bytes), false, true, nullptr);
 }
 
@@ -134,20 +117,26 @@ void Budget::dump(std::string* out) const {
   line("waits", s.waits);
 }
 
+size_t Budget::used() const {
+  std::lock_guard<std::mutex> lk(kids_mu_);
+  long long u = static_cast<long long>(load_.load(std::memory_order_acquire));
+  if (!counts_pages_)
+    for (const Budget* k : kids_)
+      u += static_cast<long long>(k->used()) - contrib(k->load_.load(std::memory_order_acquire), k->reserve_);
+  return u > 0 ? static_cast<size_t>(u) : 0;  // racing charges may skew a live reading
+}
+
 bool Budget::check_invariants() const {
   std::lock_guard<std::mutex> lk(kids_mu_);
-  size_t direct = direct_.load(std::memory_order_acquire);
-  size_t load = direct, used = direct;
+  long long load = static_cast<long long>(load_.load(std::memory_order_acquire));
+  long long kids = 0;
   for (const Budget* k : kids_) {
     if (!k->check_invariants()) return false;
-    if (!counts_pages_) {
-      load += static_cast<size_t>(contrib(k->load_.load(std::memory_order_acquire), k->reserve_));
-      used += k->used();
-    }
+    kids += contrib(k->load_.load(std::memory_order_acquire), k->reserve_);
   }
-  if (load != load_.load(std::memory_order_acquire)) return false;
-  if (used != used_.load(std::memory_order_acquire)) return false;
-  if (peak() < used) return false;
+  // direct = load - kids: what was charged at this level itself.
+  if (!counts_pages_ && load - kids < 0) return false;
+  if (peak() < static_cast<size_t>(load)) return false;
   return true;
 }
 
