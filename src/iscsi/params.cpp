@@ -99,6 +99,12 @@ bool parse_number(std::string_view s, uint64_t& out) {
   return true;
 }
 
+bool is_operational_key(std::string_view key) {
+  for (const KeyDef& d : kKeys)
+    if (d.name == key) return true;
+  return false;
+}
+
 Negotiator::Negotiator(const TargetLimits& lim) : lim_(lim) {
   conn.max_recv_data_segment_length = lim.max_recv_data_segment_length;
 }

@@ -100,6 +100,9 @@ inline uint8_t status_detail(LoginStatus s) { return uint8_t(uint16_t(s)); }
 // key we know takes.)
 bool parse_number(std::string_view s, uint64_t& out);
 
+// True for keys of the operational table (HeaderDigest ... TaskReporting).
+bool is_operational_key(std::string_view key);
+
 // Answers operational keys. Keys the login code handles itself
 // (InitiatorName, TargetName, SessionType, AuthMethod, CHAP_*, ...) are
 // reported as not handled so the caller can take them.
