@@ -89,8 +89,7 @@ void Target::Impl::lun_ids(std::vector<uint64_t>& out) const {
 Target::Target(std::string name, TargetLimits limits) : impl_(std::make_unique<Impl>()) {
   impl_->name = std::move(name);
   impl_->limits = limits;
-  impl_->lun_map = std::make_unique<std::atomic<Lun*>[]>(kMaxLuns);
-  for (uint64_t i = 0; i < kMaxLuns; ++i) impl_->lun_map[i].store(nullptr, std::memory_order_relaxed);
+  impl_->lun_map = std::make_unique<std::atomic<Lun*>[]>(kMaxLuns);  // value-initialized: all null
 }
 
 Target::~Target() {
