@@ -1,0 +1,361 @@
+// mem_cycle_bench.cpp - the command-buffer cycle, the libsgv acceptance
+// benchmark: take a buffer of S bytes, write one byte per 4 KiB page (what a
+// command's data does to fresh memory), give it back. Built once per
+// subject (see bench/CMakeLists.txt), because a process has one malloc:
+//   SGV_BENCH_SGV     the SGV cache and the ideal floor (a per-size free list
+//                     of pre-faulted buffers, nothing else)
+//   SGV_BENCH_MALLOC  whatever malloc this executable is linked with (glibc,
+//                     glibc with a raised mmap threshold, jemalloc, tcmalloc,
+//                     mimalloc); SGV_BENCH_MALLOPT raises the thresholds.
+//
+// Streams: one size S per run (4K, 64K, 256K, 1M) or a mixed stream (70% 4K,
+// 20% 64K, 10% 1M, 64 outstanding); on 1 thread, or 2 threads where a
+// second thread frees (through a 64-deep ring) what the first allocated.
+// Plus the bare alloc+free pair, nothing touched. Counters: minflt/op (minor
+// page faults per operation, process-wide getrusage delta) next to time.
+//
+// Time is CPU time, not wall time: the machine this runs on is shared and
+// often overloaded, and wall time then measures the neighbours. 1-thread
+// runs use the thread's CPU time; 2-thread runs the whole process's (both
+// threads' work per operation, including the freeing thread's polling).
+#include <benchmark/benchmark.h>
+#include <dlfcn.h>
+#include <malloc.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#ifdef SGV_BENCH_SGV
+#include "sgv/cache.hpp"
+#endif
+
+namespace {
+
+constexpr size_t kPage = 4096;
+constexpr size_t kSizes[] = {4096, 65536, 262144, 1048576};
+constexpr unsigned kOutstanding = 64;
+
+long minflt() {
+  rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_minflt;
+}
+
+// The mixed stream: a fixed pseudo-random sequence, the same for every
+// subject (70% 4 KiB, 20% 64 KiB, 10% 1 MiB).
+const std::vector<uint32_t>& mixed_sizes() {
+  static const std::vector<uint32_t> v = [] {
+    std::vector<uint32_t> s(4096);
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (auto& e : s) {
+      x = x * 6364136223846793005ull + 1442695040888963407ull;
+      unsigned r = static_cast<unsigned>((x >> 33) % 10);
+      e = r < 7 ? 4096 : (r < 9 ? 65536 : 1048576);
+    }
+    return s;
+  }();
+  return v;
+}
+
+// Single-producer single-consumer ring carrying handles to the freeing
+// thread. head_ is written by the producer only, tail_ by the consumer
+// only; each release store pairs with the other side's acquire load.
+struct Ring {
+  static constexpr unsigned kCap = kOutstanding;
+  uintptr_t slot[kCap];
+  alignas(64) std::atomic<unsigned> head{0};
+  alignas(64) std::atomic<unsigned> tail{0};
+  // Each side sleeps in atomic::wait rather than polling, so the process
+  // CPU time of a 2-thread run is the two threads' work, not spinning.
+  void push(uintptr_t h) {
+    unsigned hd = head.load(std::memory_order_relaxed);
+    for (unsigned t; hd - (t = tail.load(std::memory_order_acquire)) == kCap;) tail.wait(t, std::memory_order_acquire);
+    slot[hd % kCap] = h;
+    head.store(hd + 1, std::memory_order_release);
+    // Wake the freeing thread per half ring, not per handle: a futex wake
+    // per operation would cost more than any allocator being measured.
+    if (hd + 1 - tail.load(std::memory_order_relaxed) == kCap / 2 || h == 0) head.notify_one();
+  }
+  bool pop(uintptr_t* h) {
+    unsigned t = tail.load(std::memory_order_relaxed);
+    if (t == head.load(std::memory_order_acquire)) return false;
+    *h = slot[t % kCap];
+    tail.store(t + 1, std::memory_order_release);
+    tail.notify_one();
+    return true;
+  }
+  void wait_nonempty() {
+    unsigned t = tail.load(std::memory_order_relaxed);
+    head.wait(t, std::memory_order_acquire);
+  }
+  void close() { push(0); }  // 0: no more handles
+};
+
+inline void touch_flat(void* p, size_t n) {
+  auto* b = static_cast<volatile uint8_t*>(p);
+  for (size_t off = 0; off < n; off += kPage) b[off] = 1;
+}
+
+#ifdef SGV_BENCH_MALLOC
+// ---- malloc (whichever this executable links) -------------------------------
+struct MallocSubject {
+  uintptr_t get(size_t n) {
+    void* p = std::malloc(n);
+    if (!p) std::abort();
+    return reinterpret_cast<uintptr_t>(p);
+  }
+  static void touch(uintptr_t h, size_t n) { touch_flat(reinterpret_cast<void*>(h), n); }
+  void put(uintptr_t h) { std::free(reinterpret_cast<void*>(h)); }
+  void set_cross_thread(bool) {}
+};
+#endif
+
+#ifdef SGV_BENCH_SGV
+// ---- the SGV cache ------------------------------------------------------------
+struct SgvSubject {
+  sgv::Pool* pool;
+  uintptr_t get(size_t n) {
+    sgv::Vec* v = nullptr;
+    if (pool->alloc(n, 0, nullptr, &v) != 0) std::abort();
+    return reinterpret_cast<uintptr_t>(v);
+  }
+  static void touch(uintptr_t h, size_t) {
+    for (const sgv::Seg& s : reinterpret_cast<sgv::Vec*>(h)->segs()) touch_flat(s.addr, s.len);
+  }
+  void put(uintptr_t h) { reinterpret_cast<sgv::Vec*>(h)->release(); }
+  void set_cross_thread(bool) {}
+};
+
+sgv::Pool& bench_pool() {
+  static sgv::Pool* p = [] {
+    sgv::PoolOptions o;
+    o.name = "bench";
+    o.purge_interval_ms = -1;  // steady state: nothing purged under us
+    return new sgv::Pool(o);
+  }();
+  return *p;
+}
+
+// ---- the ideal floor: a per-size free list of pre-faulted buffers ------------
+// Handles are buffer | size class (buffers are page aligned). Across threads
+// freed buffers come back through one SPSC return ring per class, which the
+// allocating thread drains when its list is empty: the cheapest correct
+// hand-back there is.
+struct IdealSubject {
+  static constexpr unsigned kPerClass = 256;
+  struct Class {
+    std::vector<uintptr_t> free;
+    struct Back {
+      uintptr_t slot[kPerClass];
+      alignas(64) std::atomic<unsigned> head{0};  // consumer thread writes
+      alignas(64) std::atomic<unsigned> tail{0};  // allocating thread writes
+    } back;
+  };
+  Class cls[4];
+  bool cross = false;
+
+  IdealSubject() {
+    for (unsigned c = 0; c < 4; ++c) {
+      // Enough for 64 outstanding plus the return ring's slack; the big
+      // classes get fewer to keep the footprint near 200 MiB.
+      unsigned count = c < 2 ? kPerClass : kPerClass / 2;
+      cls[c].free.reserve(kPerClass);
+      for (unsigned i = 0; i < count; ++i) {
+        void* p = mmap(nullptr, kSizes[c], PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        if (p == MAP_FAILED) std::abort();
+        std::memset(p, 0, kSizes[c]);
+        cls[c].free.push_back(reinterpret_cast<uintptr_t>(p) | c);
+      }
+    }
+  }
+  static unsigned class_of(size_t n) { return n <= 4096 ? 0 : n <= 65536 ? 1 : n <= 262144 ? 2 : 3; }
+  uintptr_t get(size_t n) {
+    Class& c = cls[class_of(n)];
+    if (c.free.empty()) refill(c);
+    uintptr_t h = c.free.back();
+    c.free.pop_back();
+    return h;
+  }
+  [[gnu::noinline]] static void refill(Class& c) {
+    for (;;) {
+      unsigned t = c.back.tail.load(std::memory_order_relaxed);
+      unsigned hd = c.back.head.load(std::memory_order_acquire);  // pairs with put's release
+      for (; t != hd; ++t) c.free.push_back(c.back.slot[t % kPerClass]);
+      c.back.tail.store(t, std::memory_order_release);
+      if (!c.free.empty()) return;
+      std::this_thread::yield();
+    }
+  }
+  static void touch(uintptr_t h, size_t n) { touch_flat(reinterpret_cast<void*>(h & ~uintptr_t{kPage - 1}), n); }
+  void put(uintptr_t h) {
+    Class& c = cls[h & 3];
+    if (!cross) {
+      c.free.push_back(h);
+      return;
+    }
+    unsigned hd = c.back.head.load(std::memory_order_relaxed);
+    c.back.slot[hd % kPerClass] = h;  // never full: kPerClass buffers exist
+    c.back.head.store(hd + 1, std::memory_order_release);
+  }
+  void set_cross_thread(bool x) { cross = x; }
+};
+
+IdealSubject& ideal() {
+  static IdealSubject* s = new IdealSubject;
+  return *s;
+}
+#endif
+
+// ---- the benchmark bodies, generic over the subject ---------------------------
+
+template <class S>
+void finish(benchmark::State& st, long flt0) {
+  st.counters["minflt/op"] = benchmark::Counter(static_cast<double>(minflt() - flt0), benchmark::Counter::kAvgIterations);
+}
+
+// One size, one thread: take, touch, give back.
+template <class S>
+void cycle_1t(benchmark::State& st, S* s, size_t n) {
+  for (int i = 0; i < 256; ++i) {  // warm: steady state is what we measure
+    uintptr_t h = s->get(n);
+    S::touch(h, n);
+    s->put(h);
+  }
+  long f0 = minflt();
+  for (auto _ : st) {
+    uintptr_t h = s->get(n);
+    S::touch(h, n);
+    s->put(h);
+  }
+  finish<S>(st, f0);
+}
+
+// Mixed stream, one thread, 64 outstanding.
+template <class S>
+void mixed_1t(benchmark::State& st, S* s) {
+  const auto& sizes = mixed_sizes();
+  uintptr_t held[kOutstanding] = {};
+  size_t i = 0;
+  auto step = [&] {
+    uintptr_t& slot = held[i % kOutstanding];
+    if (slot) s->put(slot);
+    size_t n = sizes[i % sizes.size()];
+    slot = s->get(n);
+    S::touch(slot, n);
+    ++i;
+  };
+  for (int w = 0; w < 4096; ++w) step();
+  long f0 = minflt();
+  for (auto _ : st) step();
+  finish<S>(st, f0);
+  for (uintptr_t h : held)
+    if (h) s->put(h);
+}
+
+// Two threads: this one takes and touches, the other gives back. n == 0
+// means the mixed stream.
+template <class S>
+void cross_2t(benchmark::State& st, S* s, size_t n) {
+  const auto& sizes = mixed_sizes();
+  Ring ring;
+  s->set_cross_thread(true);
+  std::thread freer([&] {
+    uintptr_t h;
+    for (;;) {
+      if (!ring.pop(&h)) {
+        ring.wait_nonempty();
+        continue;
+      }
+      if (h == 0) break;
+      s->put(h);
+    }
+  });
+  size_t i = 0;
+  auto step = [&] {
+    size_t sz = n ? n : sizes[i % sizes.size()];
+    uintptr_t h = s->get(sz);
+    S::touch(h, sz);
+    ring.push(h);
+    ++i;
+  };
+  for (int w = 0; w < 4096; ++w) step();
+  long f0 = minflt();
+  for (auto _ : st) step();
+  finish<S>(st, f0);
+  ring.close();
+  freer.join();
+  s->set_cross_thread(false);
+}
+
+// alloc + free, nothing touched.
+template <class S>
+void pair_1t(benchmark::State& st, S* s, size_t n) {
+  for (int i = 0; i < 256; ++i) s->put(s->get(n));
+  long f0 = minflt();
+  for (auto _ : st) {
+    uintptr_t h = s->get(n);
+    benchmark::DoNotOptimize(h);
+    s->put(h);
+  }
+  finish<S>(st, f0);
+}
+
+std::string size_name(size_t n) { return n >= 1048576 ? std::to_string(n >> 20) + "M" : std::to_string(n >> 10) + "K"; }
+
+template <class S>
+void register_subject(const std::string& name, S* s) {
+  for (size_t n : kSizes) {
+    benchmark::RegisterBenchmark((name + "/cycle/" + size_name(n) + "/1t").c_str(),
+                                 [s, n](benchmark::State& st) { cycle_1t(st, s, n); });
+    benchmark::RegisterBenchmark((name + "/cycle/" + size_name(n) + "/2t").c_str(),
+                                 [s, n](benchmark::State& st) { cross_2t(st, s, n); })
+        ->MeasureProcessCPUTime();
+  }
+  benchmark::RegisterBenchmark((name + "/mixed/1t").c_str(), [s](benchmark::State& st) { mixed_1t(st, s); });
+  benchmark::RegisterBenchmark((name + "/mixed/2t").c_str(), [s](benchmark::State& st) { cross_2t(st, s, 0); })
+      ->MeasureProcessCPUTime();
+  for (size_t n : kSizes)
+    benchmark::RegisterBenchmark((name + "/pair/" + size_name(n) + "/1t").c_str(),
+                                 [s, n](benchmark::State& st) { pair_1t(st, s, n); });
+}
+
+// Which library malloc really resolves to, so a mislinked executable shows.
+std::string malloc_origin() {
+  Dl_info info{};
+  void* (*m)(size_t) = &std::malloc;
+  if (dladdr(reinterpret_cast<void*>(m), &info) && info.dli_fname) return info.dli_fname;
+  return "?";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+#ifdef SGV_BENCH_MALLOPT
+  // Keep big blocks in the heap and the heap untrimmed: glibc's knobs for
+  // "stop returning memory to the kernel".
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  mallopt(M_TRIM_THRESHOLD, 128 << 20);
+#endif
+  benchmark::Initialize(&argc, argv);
+  benchmark::AddCustomContext("subject", SGV_BENCH_LABEL);
+  benchmark::AddCustomContext("malloc_from", malloc_origin());
+#ifdef SGV_BENCH_SGV
+  static SgvSubject sgv{&bench_pool()};
+  register_subject("sgv", &sgv);
+  register_subject("ideal", &ideal());
+#endif
+#ifdef SGV_BENCH_MALLOC
+  static MallocSubject m;
+  register_subject(SGV_BENCH_LABEL, &m);
+#endif
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
