@@ -49,7 +49,7 @@ void rw_done(backend::Io* io) {
   if (io->result) {
     complete_io_error(t, io->result, io->op != backend::Io::Op::read);
   } else if (io->op == backend::Io::Op::read) {
-    t.xfer_len = uint32_t(io->len);
+    t.xfer_len = t.data_len;  // the whole range was readable; the buffer holds min(edtl, data_len)
   }
   finish(t);
 }
@@ -125,7 +125,7 @@ void exec_read(Target::Impl&, Task& t) {
     unsigned n = len ? l.be->map_read(off, len, t.inline_segs, kTaskInlineSegs) : 0;
     t.segs = t.inline_segs;
     t.nsegs = n;
-    t.xfer_len = n ? len : 0;
+    t.xfer_len = t.data_len;
     if (len && !n) check(t, sk::hardware_error, asc::internal_failure);
     return finish(t);
   }

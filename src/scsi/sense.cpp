@@ -133,7 +133,7 @@ void put_data(Task& t, const void* src, uint32_t len) {
     std::memcpy(t.segs[i].addr, p + done, n);
     done += uint32_t(n);
   }
-  t.xfer_len = done;
+  t.xfer_len = len;  // produced; the buffer may hold only a prefix (edtl)
 }
 
 uint32_t get_data(const Task& t, uint32_t off, void* dst, uint32_t n) {

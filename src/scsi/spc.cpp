@@ -24,6 +24,7 @@ void put_at(Task& t, uint32_t off, const void* src, uint32_t len) {
   uint32_t lim = t.data_len;
   if (off >= lim) return;
   len = std::min(len, lim - off);
+  t.xfer_len = std::max(t.xfer_len, off + len);  // produced, whatever the buffer holds
   const uint8_t* p = static_cast<const uint8_t*>(src);
   uint32_t pos = 0;
   for (unsigned i = 0; i < t.nsegs && len; ++i) {
@@ -35,7 +36,6 @@ void put_at(Task& t, uint32_t off, const void* src, uint32_t len) {
       p += k;
       off += k;
       len -= k;
-      t.xfer_len = std::max(t.xfer_len, off);
     }
     pos += sl;
   }

@@ -14,10 +14,10 @@
 //      case execute() points segs at the backend's own memory (inline_segs).
 //   4. transport calls Target::execute(); on completion the core sets status,
 //      sense, xfer_len and calls task.done (inline or later, same thread).
-//   5. the transport computes residuals from edtl vs data_len; for Dir::in
-//      the bytes it sends are min(edtl, xfer_len), and a command that
-//      returned less than edtl (xfer_len < edtl, e.g. MODE SENSE shorter
-//      than its allocation length) is an underflow of edtl - xfer_len.
+//   5. the transport computes residuals from edtl vs the command's length:
+//      data_len, or xfer_len when a Dir::in command produced less (MODE
+//      SENSE shorter than its allocation length). It sends
+//      min(edtl, xfer_len) bytes.
 //   Data-out segs must describe exactly the bytes received; data-in segs
 //   exactly min(edtl, data_len) bytes.
 #pragma once
@@ -86,7 +86,10 @@ struct Task {
   // --- result, set before done()
   uint8_t status = status::good;
   uint8_t sense_len = 0;
-  uint32_t xfer_len = 0;         // bytes of data actually valid in segs (Dir::in)
+  // Dir::in: bytes the command produced (<= data_len). The first
+  // min(xfer_len, buffer) of them are in segs; xfer_len < data_len means
+  // the command returned less than the CDB allowed (underflow).
+  uint32_t xfer_len = 0;
   void (*done)(Task*) = nullptr;
   void* ctx = nullptr;           // the transport's
   // core-private per-command state: the backend Io, the decoded LBA range and

@@ -79,6 +79,21 @@ TEST_F(Sbc, ReadWithShortEdtlTransfersEdtl) {
   ASSERT_TRUE(r.good());
   EXPECT_EQ(r.data.size(), 512u);
   EXPECT_EQ(r.data_len, 1024u);
+  EXPECT_EQ(r.xfer_len, 1024u);  // the command's length: the transport reports overflow
+  r = run(h, cdb10(0x28, 0, 2), {}, 0);
+  ASSERT_TRUE(r.good());
+  EXPECT_EQ(r.xfer_len, 1024u);
+}
+
+TEST_F(Sbc, ShortAnswerIsUnderflowTruncatedAnswerIsNot) {
+  Result r = h.run({0x12, 0, 0, 0, 255, 0}, {}, 36);  // INQUIRY: 96 bytes, EDTL 36
+  ASSERT_TRUE(r.good());
+  EXPECT_EQ(r.data.size(), 36u);
+  EXPECT_EQ(r.xfer_len, 96u);
+  r = h.run({0x12, 0, 0, 0, 255, 0});
+  EXPECT_EQ(r.data.size(), 96u);
+  EXPECT_EQ(r.xfer_len, 96u);
+  EXPECT_EQ(r.data_len, 255u);
 }
 
 TEST_F(Sbc, TransferLengthAboveLimitIsInvalidField) {

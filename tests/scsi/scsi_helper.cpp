@@ -104,10 +104,11 @@ Result Harness::run_cdb(const uint8_t* cdb, unsigned len, const std::vector<uint
       return r;
     }
     if (t->dir == scsi::Dir::in && t->status == 0) {
-      r.data.resize(t->xfer_len);
+      r.xfer_len = t->xfer_len;
+      r.data.resize(std::min<size_t>(t->xfer_len, total_len(SegSpan(t->segs, t->nsegs))));
       uint32_t off = 0;
-      for (unsigned i = 0; i < t->nsegs && off < t->xfer_len; ++i) {
-        size_t k = std::min<size_t>(t->segs[i].len, t->xfer_len - off);
+      for (unsigned i = 0; i < t->nsegs && off < r.data.size(); ++i) {
+        size_t k = std::min<size_t>(t->segs[i].len, r.data.size() - off);
         std::memcpy(r.data.data() + off, t->segs[i].addr, k);
         off += uint32_t(k);
       }

@@ -19,6 +19,7 @@ struct Result {
   std::vector<uint8_t> sense;
   std::vector<uint8_t> data;  // data-in, xfer_len bytes
   uint32_t data_len = 0;      // what prepare() asked for
+  uint32_t xfer_len = 0;      // what the command produced (Dir::in)
   scsi::Dir dir = scsi::Dir::none;
   bool completed_in_prepare = false;
   bool good() const { return status == 0; }
