@@ -9,6 +9,15 @@
 // batches, so alloc+free on one thread costs no lock and no atomic RMW, and a
 // vector freed on another thread simply lands in that thread's stack.
 //
+// Idle purge: a maintenance thread ticks every purge_interval / 2; a vector
+// idle for [interval, 1.5 x interval) in the shared pool goes back to the
+// page source. Thread stacks are bounded and small (32 vectors of orders
+// 0..2 down to 1 of orders >= 8: at most ~11 MiB per thread per pool), and
+// every tick, shrink and pressure event asks each of them to flush to the
+// shared pool on its owner's next operation (a flag, no lock on the fast
+// path), so only a thread that never touches the pool again keeps its few
+// vectors until it exits (thread exit flushes them).
+//
 // Invariant (check_invariants, at quiescence):
 //   cached_pages + in_use_pages == allocated_pages   (per pool and per order)
 //   every budget's used == sum of the charges of the vectors it granted
@@ -120,7 +129,10 @@ class Vec {
 };
 
 // A waiting allocation, embedded in the caller's memory (no allocation).
-// Fill cb/ctx, then Pool::alloc_wait. cb is called exactly once unless
+// Fill cb/ctx, then Pool::alloc_wait. Waiters form one FIFO per pool and are
+// served strictly in order (the head blocks those behind it); to wake a
+// reactor instead of running work in the freeing thread, the callback posts
+// to an eventfd or ring and returns. cb is called exactly once unless
 // cancel() returns true: from whichever thread freed the memory, with the
 // granted vector (status 0) -- or from Pool destruction with -ECANCELED and
 // vec == nullptr.

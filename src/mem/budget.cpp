@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <cassert>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 
 namespace sgv {
 
@@ -30,6 +32,12 @@ Budget::Budget(Budget* parent, size_t limit_bytes, size_t reserve_bytes, const c
 
 Budget::~Budget() {
   assert(used() == 0 && "budget destroyed while charged");
+#if defined(SGV_CHECK_INVARIANTS)
+  if (!check_invariants()) {
+    std::fprintf(stderr, "sgv: budget %s: invariants broken at destruction\n", name_.c_str());
+    std::abort();
+  }
+#endif
   assert(kids_.empty() && "budget destroyed before its children");
   if (parent_ && reserve_) adjust(parent_, -static_cast<long long>(reserve_), false, false, nullptr);
   if (parent_) {

@@ -11,6 +11,8 @@
 #include <cassert>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <unordered_map>
 
@@ -125,9 +127,11 @@ int Pool::order_for(size_t bytes) const {
   return k <= static_cast<int>(opts_.max_order) ? k : -1;
 }
 
-// Budget: ~30 ns on a same-thread hit without a budget: slot lookup, one
-// array pop, trim, counters by plain store; no lock, no atomic RMW. A budget
-// adds one CAS per level. Anything else goes to alloc_slow.
+// Budget: <= 30 ns on a same-thread hit without a budget (measured ~14 ns
+// for an alloc+release pair, min of batches): slot lookup, one array pop,
+// trim, counters by plain store; no lock, no atomic RMW. A budget adds one
+// CAS per level each way (~63 ns for session < LUN < root). Anything else
+// goes to alloc_slow.
 int Pool::alloc(size_t bytes, unsigned flags, Budget* charge, Vec** out) {
   ThreadCache* tc = tcache();
   int k = order_for(bytes);
@@ -161,6 +165,9 @@ void Vec::release() {
   pool_->recycle(this);
 }
 
+// Budget: ~8 ns for a cached vector going back to a thread stack with room:
+// restore the trim, stamp, one array push; an uncharge and a fence when it
+// was charged. Chains, one-shot vectors, full stacks and waiters: slow path.
 void Pool::recycle(Vec* v) {
   if (v->charged_) {
     v->charged_->uncharge(v->pages_ << kPageShift);
@@ -812,6 +819,13 @@ Pool::Pool(const PoolOptions& opts, Budget* global)
 }
 
 Pool::~Pool() {
+#if defined(SGV_CHECK_INVARIANTS)
+  // Every vector is back by now: the pool is quiescent.
+  if (!check_invariants()) {
+    std::fprintf(stderr, "sgv: pool %s: invariants broken at destruction\n", name_.c_str());
+    std::abort();
+  }
+#endif
   {
     Registry& r = registry();
     std::lock_guard<std::mutex> lk(r.mu);
