@@ -204,6 +204,8 @@ bool submit(Slot* sl) {
 
 // Picks the next chunk and direction for sl and sends it. Returns false when
 // the session should issue no more (bound reached, stopping, or dead).
+// Budget: a clock read and two xorshifts besides libiscsi's own task setup;
+// --verify adds the pattern fill (one pass over the buffer).
 bool issue(Slot* sl) {
   Session* s = sl->s;
   Worker* w = s->w;

@@ -26,6 +26,11 @@ def heap_allocs(text):
     return total if found else None
 
 
+def counter(text, name):
+    m = re.search(r"(?:^|\s)" + re.escape(name) + r"=(\d+)", text or "")
+    return int(m.group(1)) if m else None
+
+
 def med(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
@@ -80,6 +85,9 @@ def main():
             h0, h1 = heap_allocs(row.get("stats_before")), heap_allocs(row.get("stats_after"))
             if h0 is not None and h1 is not None and ios:
                 c["heap"].append((h1 - h0) / ios)
+            m0, m1 = counter(row.get("stats_before"), "sgv.misses"), counter(row.get("stats_after"), "sgv.misses")
+            if m0 is not None and m1 is not None and ios:
+                c["sgv_miss"].append((m1 - m0) / ios)
 
     targets = [t for t in PEERS_ORDER if any(k[2] == t for k in cells)]
     out = []
@@ -126,6 +134,11 @@ def main():
             out.append("| " + " | ".join(row) + " |")
         heap = [med(cells[k].get("heap", [])) for k in cells if k[2] == "sgvd"]
         heap = [h for h in heap if h is not None]
+        miss = [med(cells[k].get("sgv_miss", [])) for k in cells if k[2] == "sgvd"]
+        miss = [m for m in miss if m is not None]
+        if miss:
+            out.append(f"\nsgvd SGV cache misses (vectors built from the page source) per command, "
+                       f"from sgvctl stats: median {fmt(med(miss), 4)}, max {fmt(max(miss), 4)}.")
         if heap:
             out.append(f"\nsgvd heap allocations per command (sgvctl stats): median {fmt(med(heap), 3)}, max {fmt(max(heap), 3)}.")
         else:
