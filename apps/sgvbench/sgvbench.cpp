@@ -637,8 +637,8 @@ int run(const Options& o) {
   bool progress = o.progress == 1 || (o.progress < 0 && o.time_s > 3);
   uint64_t last_ios = 0, last_bytes = 0, last_t = t0;
   for (;;) {
-    bool all = true;
-    for (int i = 0; i < 10 && all; ++i) {
+    bool all = false;
+    for (int i = 0; i < 10 && !all; ++i) {  // wake every 100 ms, report every 1 s
       all = true;
       for (auto& w : workers) all = all && w->finished.load(std::memory_order_acquire);
       if (!all) usleep(100'000);
