@@ -203,7 +203,8 @@ class Pool {
   // stack, no atomic RMW); plus one CAS per budget level when charged.
   int alloc(size_t bytes, unsigned flags, Budget* charge, Vec** out);
   // Like alloc, but when refused by a budget or the watermark, queues *w
-  // (FIFO) and returns -EINPROGRESS; w->cb later receives the vector.
+  // (FIFO) and returns -EINPROGRESS; w->cb later receives the vector, always
+  // from another call (a release, maintain), never from inside alloc_wait.
   // Returns 0 with *out set when granted at once.
   int alloc_wait(size_t bytes, unsigned flags, Budget* charge, Waiter* w, Vec** out);
   // True if w was still queued and is now removed (its callback will not

@@ -602,7 +602,7 @@ void CacheEngine::recycle_slow(Pool& p, Vec* v, ThreadCache* tc) {
 
 // ---- waiters ----------------------------------------------------------------
 
-void CacheEngine::offer_waiters(Pool& p) {
+void CacheEngine::offer_waiters(Pool& p, Waiter* self, Vec** self_out) {
   if (t_in_offer) return;  // a release inside a grant: the outer loop continues
   Pool::Impl& im = *p.impl_;
   t_in_offer = true;
@@ -621,6 +621,10 @@ void CacheEngine::offer_waiters(Pool& p) {
     p.waiters_.fetch_sub(1, std::memory_order_seq_cst);
     im.wait_ns.fetch_add(now_ns() - w->enq_ns_, std::memory_order_relaxed);
     lk.unlock();
+    if (w == self) {
+      *self_out = v;
+      break;
+    }
     w->cb(w, v, 0);
   }
   t_in_offer = false;
@@ -648,7 +652,13 @@ int Pool::alloc_wait(size_t bytes, unsigned flags, Budget* charge, Waiter* w, Ve
   }
   impl_->waits.fetch_add(1, std::memory_order_relaxed);
   // Memory freed between our refusal and the enqueue was not offered to us.
-  CacheEngine::offer_waiters(*this);
+  // If that grants us, return it here: cb never runs inside alloc_wait.
+  Vec* mine = nullptr;
+  if (!t_in_offer) CacheEngine::offer_waiters(*this, w, &mine);
+  if (mine) {
+    *out = mine;
+    return 0;
+  }
   return -EINPROGRESS;
 }
 

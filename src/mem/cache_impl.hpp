@@ -103,7 +103,9 @@ struct CacheEngine {
   // to flush on its owner's next operation.
   static void request_flushes(Pool& p, ThreadCache* own);
   static size_t drop_idle(Pool& p, size_t bytes, uint64_t min_age, bool purge);
-  static void offer_waiters(Pool& p);
+  // Grant queued waiters in FIFO order while the head can be served. When
+  // `self` is granted, its vector goes to *self_out instead of its callback.
+  static void offer_waiters(Pool& p, Waiter* self = nullptr, Vec** self_out = nullptr);
   static void start_thread(Pool& p);
   static void thread_main(Pool* p);
   static uint64_t cached_pages(Pool& p);
