@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 # tests/integration/malformed_pdus.py - raw-socket abuse of sgvd (inside
-# with_sgvd.sh): PDUs before login, reserved/unsupported opcodes, an
-# oversized data segment, a truncated header. Each must get the answer RFC
-# 7143 asks for (a Reject with the right reason, a login reject, or a
-# closed connection) - never a hang - and a session logged in beforehand
-# must keep working, as must a fresh iscsi-inq afterwards.
+# with_sgvd.sh): PDUs before login, reserved/unsupported opcodes, oversized
+# data segments, a truncated header. Each must get the answer RFC 7143
+# asks for (a Reject with the right reason, a login reject, or a closed
+# connection) - never a hang - and a session logged in beforehand must keep
+# working, as must a fresh iscsi-inq afterwards.
+# usage: malformed_pdus.py [CASE...]   (no CASE: all of them)
 import os
 import socket
 import struct
@@ -133,13 +134,8 @@ def nop_ping(s, itt, cmdsn, statsn):
         return False
 
 
-def main():
-    # A healthy session opened first must survive everything below.
-    keeper = connect()
-    ok, keeper_statsn, keeper_cmdsn, text = login(keeper, isid=b"\x80\x00\x00\x00\x00\x09")
-    check(ok, "baseline login succeeds (%s)" % text.replace("\0", " ")[:120])
-
-    # 1. A SCSI command before login: the connection must not reach the SCSI layer.
+def case_before_login():
+    """A SCSI command before login: it must not reach the SCSI layer."""
     s = connect()
     cdb_inquiry = bytes([0x12, 0, 0, 0, 96, 0]) + b"\0" * 10
     s.sendall(bhs(0x01, 0xC0, 0, itt=7, rest=struct.pack(">III", 96, 1, 0) + cdb_inquiry))
@@ -148,7 +144,9 @@ def main():
           "SCSI command before login: closed, rejected or login-rejected (got %s %s)" % (kind, detail))
     s.close()
 
-    # 2. A reserved opcode as the first PDU.
+
+def case_reserved_opcode():
+    """A reserved opcode as the first PDU."""
     s = connect()
     s.sendall(bhs(0x1A, 0x80, 0, itt=8))
     kind, detail = closed_or_rejected(s)
@@ -156,8 +154,11 @@ def main():
           "reserved opcode before login: closed or rejected (got %s %s)" % (kind, detail))
     s.close()
 
-    # 3. After login, an unsupported (vendor-specific) opcode: Reject, reason
-    #    0x05 Command not supported, carrying the offending header.
+
+def case_unsupported_opcode():
+    """After login, a vendor-specific opcode sgvd does not implement: Reject
+    reason 0x05 (Command not supported) carrying the offending header, and
+    the connection stays usable."""
     s = connect()
     ok, statsn, cmdsn, text = login(s)
     check(ok, "login for the bad-opcode test (%s)" % text[:80])
@@ -177,13 +178,14 @@ def main():
             check(rh[0] & 0x3F == 0x3F and rh[2] == 0x05,
                   "unsupported opcode 0x1d: Reject reason 0x05 (got opcode 0x%02x reason 0x%02x)" % (rh[0] & 0x3F, rh[2]))
             check(data[:48] == bad, "the Reject carries the rejected header")
-            # The connection stays usable after a Reject of this kind.
             check(nop_ping(s, 0x77, cmdsn, statsn + 1), "connection still answers NOP-Out after the Reject")
     s.close()
 
-    # 4. After login, a data segment far beyond MaxRecvDataSegmentLength:
-    #    a protocol error (Reject 0x04 / 0x09) or a close, never a hang
-    #    waiting for 16 MiB.
+
+def case_oversized_segment():
+    """After login, a data segment far beyond MaxRecvDataSegmentLength: a
+    protocol error (Reject 0x04 / 0x09) or a close, never a hang waiting for
+    16 MiB."""
     s = connect()
     ok, statsn, cmdsn, _ = login(s)
     check(ok, "login for the oversized-segment test")
@@ -195,8 +197,25 @@ def main():
               "oversized data segment: Reject 0x04/0x09 or close (got %s %s)" % (kind, detail))
     s.close()
 
-    # 5. A truncated header, then silence, then a half-close: sgvd must
-    #    notice the EOF and let go of the connection.
+
+def case_oversized_login():
+    """A login PDU announcing a 16 MiB data segment: during login the target
+    accepts at most 8192 bytes (RFC 7143 MaxRecvDataSegmentLength default),
+    so it must refuse or close at once instead of waiting for the data."""
+    s = connect()
+    h = struct.pack(">BBBB", 0x43, 0x87, 0, 0) + bytes([0]) + (0xFFFFFF).to_bytes(3, "big") + \
+        b"\x80\x00\x00\x00\x00\x07" + b"\0\0" + struct.pack(">I", 1) + struct.pack(">HH", 1, 0) + \
+        struct.pack(">II", 1, 0) + b"\0" * 16
+    s.sendall(h + b"InitiatorName=iqn.2026-11.io.sgv:x\0")
+    kind, detail = closed_or_rejected(s)
+    check(kind in ("closed", "reject") or (kind == "other" and detail == 0x23),
+          "16 MiB login segment: closed or rejected at once (got %s %s)" % (kind, detail))
+    s.close()
+
+
+def case_truncated_header():
+    """A truncated header, then a half-close: sgvd must notice the EOF and
+    let go of the connection."""
     s = connect()
     s.sendall(bhs(0x43, 0x87)[:20])
     s.shutdown(socket.SHUT_WR)
@@ -204,20 +223,30 @@ def main():
     check(kind == "closed", "truncated header then EOF: connection closed (got %s)" % kind)
     s.close()
 
-    # 6. Garbage bytes before any login.
-    s = connect()
-    s.sendall(os.urandom(48 * 3))
-    kind, detail = closed_or_rejected(s)
-    check(kind in ("closed", "reject") or (kind == "other" and detail == 0x23),
-          "random bytes: closed or rejected (got %s %s)" % (kind, detail))
-    s.close()
 
+CASES = {
+    "before_login": case_before_login,
+    "reserved_opcode": case_reserved_opcode,
+    "unsupported_opcode": case_unsupported_opcode,
+    "oversized_segment": case_oversized_segment,
+    "oversized_login": case_oversized_login,
+    "truncated_header": case_truncated_header,
+}
+
+
+def main():
+    names = sys.argv[1:] or list(CASES)
+    # A healthy session opened first must survive the abuse.
+    keeper = connect()
+    ok, keeper_statsn, keeper_cmdsn, text = login(keeper, isid=b"\x80\x00\x00\x00\x00\x09")
+    check(ok, "baseline login succeeds (%s)" % text.replace("\0", " ")[:120])
+    for name in names:
+        CASES[name]()
     # The first session still works; a fresh initiator still works.
     check(nop_ping(keeper, 0x99, keeper_cmdsn, keeper_statsn), "the session opened first still answers NOP-Out")
     keeper.close()
     inq = subprocess.run(["iscsi-inq", URL + "/0"], capture_output=True, text=True, timeout=30)
     check(inq.returncode == 0, "iscsi-inq works afterwards (exit %d: %s)" % (inq.returncode, inq.stderr.strip()[:200]))
-
     print("%d failure(s)" % len(failures))
     return 1 if failures else 0
 
