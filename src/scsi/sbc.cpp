@@ -142,9 +142,17 @@ bool prep_write(Target::Impl& im, Task& t) {
   if (range_and_size(im, t, l, rw)) return true;
   if (l.write_protected()) return check(t, sk::data_protect, asc::write_protected);
   uint32_t len = uint32_t(rw.n << l.bs_shift);
-  // The initiator announced less data than the CDB writes: refuse rather
-  // than write a partial range (SAM-5 lets the device server reject it).
-  if (t.edtl < len) return check(t, sk::illegal_request, Asc{0x0e, 0x03});
+  if (t.edtl < len) {
+    // The initiator sends less than the CDB writes. Whole blocks are written
+    // as far as the data goes (the transport reports the overflow); no data
+    // at all writes nothing; a partial block cannot be written.
+    if (t.edtl == 0) {
+      t.dir = Dir::out;
+      t.data_len = len;
+      return good(t);
+    }
+    if (t.edtl & (l.bs - 1)) return check(t, sk::illegal_request, Asc{0x0e, 0x03});
+  }
   Scratch& s = scratch(t);
   s.lba = rw.lba;
   s.nblocks = rw.n;
@@ -156,13 +164,11 @@ bool prep_write(Target::Impl& im, Task& t) {
 void exec_write(Target::Impl&, Task& t) {
   Lun& l = *lun_of(t);
   Scratch& s = scratch(t);
-  if (t.data_len == 0) return finish(t);
-  uint64_t have = total_len(SegSpan(t.segs, t.nsegs));
-  if (have < t.data_len) {
-    check(t, sk::illegal_request, Asc{0x0e, 0x03});
-    return finish(t);
-  }
-  submit(t, backend::Io::Op::write, s.lba << l.bs_shift, t.data_len, s.flags & kFua);
+  // The data-out holds min(edtl, data_len) bytes, whole blocks (prepare).
+  uint64_t have = std::min<uint64_t>(total_len(SegSpan(t.segs, t.nsegs)), t.data_len);
+  have &= ~uint64_t(l.bs - 1);
+  if (have == 0) return finish(t);
+  submit(t, backend::Io::Op::write, s.lba << l.bs_shift, have, s.flags & kFua);
 }
 
 // ---- VERIFY

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "backend/backend.hpp"
 #include "scsi_helper.hpp"
 
@@ -69,9 +71,31 @@ TEST_F(Sbc, WriteFlagsAndProtect) {
   EXPECT_TRUE(run(h, cdb10(0x2a, 0, 0)).good());  // zero blocks: nothing to do
 }
 
-TEST_F(Sbc, WriteWithShortEdtlIsRefused) {
-  Result r = run(h, cdb10(0x2a, 0, 2), pattern(512, 1), 512);
+TEST_F(Sbc, WriteWithShortEdtlWritesWholeBlocksItGot) {
+  auto a = std::vector<uint8_t>(1024, 'a');
+  ASSERT_TRUE(run(h, cdb10(0x2a, 0, 2), a).good());
+  // EDTL one block, CDB two: only the first block changes.
+  Result r = run(h, cdb10(0x2a, 0, 2), std::vector<uint8_t>(1024, 'b'), 512);
+  ASSERT_TRUE(r.good());
+  EXPECT_EQ(r.data_len, 1024u);
+  r = run(h, cdb10(0x28, 0, 2));
+  EXPECT_EQ(std::count(r.data.begin(), r.data.begin() + 512, 'b'), 512);
+  EXPECT_EQ(std::count(r.data.begin() + 512, r.data.end(), 'a'), 512);
+  // EDTL 0 writes nothing and succeeds in prepare (the transport reports overflow).
+  r = run(h, cdb10(0x2a, 1, 1), {}, 0);
+  ASSERT_TRUE(r.good());
+  EXPECT_TRUE(r.completed_in_prepare);
+  EXPECT_EQ(r.data_len, 512u);
+  EXPECT_EQ(run(h, cdb10(0x28, 1, 1)).data, std::vector<uint8_t>(512, 'a'));
+  // A partial block cannot be written.
+  r = run(h, cdb10(0x2a, 0, 1), std::vector<uint8_t>(200, 'c'), 200);
   expect_sense(r, 5, 0x0e, 0x03);
+  // EDTL above the CDB's length: only the CDB's length is written.
+  r = run(h, cdb10(0x2a, 0, 1), std::vector<uint8_t>(1024, 'd'), 1024);
+  ASSERT_TRUE(r.good());
+  r = run(h, cdb10(0x28, 0, 2));
+  EXPECT_EQ(std::count(r.data.begin(), r.data.begin() + 512, 'd'), 512);
+  EXPECT_EQ(std::count(r.data.begin() + 512, r.data.end(), 'a'), 512);
 }
 
 TEST_F(Sbc, ReadWithShortEdtlTransfersEdtl) {
