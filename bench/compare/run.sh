@@ -101,9 +101,24 @@ for t in $TARGETS; do
   [ "$t" = sgvd ] || truncate -s "$SIZE" "$SHM/$t-ram.img"
 done
 
+# --- heap allocation counter (LD_PRELOAD shim, same for every target) --------
+COUNT_ALLOCS=${COUNT_ALLOCS:-1}
+PRELOAD=()
+if [ "$COUNT_ALLOCS" = 1 ]; then
+  if cc -O2 -shared -fPIC -o "$SHM/malloc_count.so" "$HERE/malloc_count.c" 2>"$OUT/malloc_count.log"; then
+    PRELOAD=(env LD_PRELOAD="$SHM/malloc_count.so" SGV_MALLOC_COUNT_DIR="$SHM")
+  else
+    log "could not build the malloc counter (see $OUT/malloc_count.log); heap allocations not counted"
+  fi
+fi
+allocs() {  # PID -> heap allocations so far, or -1 when not counted
+  local f="$SHM/malloc-count.$1"
+  if [ -f "$f" ]; then od -An -tu8 -N8 "$f" | tr -d ' '; else echo -1; fi
+}
+
 # --- targets -----------------------------------------------------------------
 start_sgvd() {
-  "$SGVD" --portal 127.0.0.1:$SGVD_PORT --target $IQN_BASE:compare-sgvd \
+  "${PRELOAD[@]}" "$SGVD" --portal 127.0.0.1:$SGVD_PORT --target $IQN_BASE:compare-sgvd \
     --lun ram:$SIZE --lun file:$SHM/sgvd-file.img --admin-socket "$SHM/sgvd.sock" \
     --log-level warn >"$OUT/sgvd.log" 2>&1 &
   PID[sgvd]=$!
@@ -112,7 +127,7 @@ start_sgvd() {
   wait_port $SGVD_PORT "${PID[sgvd]}"
 }
 start_tgt() {
-  tgtd -f -C $TGT_CTL --iscsi portal=127.0.0.1:$TGT_PORT >"$OUT/tgtd.log" 2>&1 &
+  "${PRELOAD[@]}" tgtd -f -C $TGT_CTL --iscsi portal=127.0.0.1:$TGT_PORT >"$OUT/tgtd.log" 2>&1 &
   PID[tgt]=$!
   wait_port $TGT_PORT "${PID[tgt]}" || return 1
   local a="tgtadm -C $TGT_CTL --lld iscsi"
@@ -170,7 +185,7 @@ start_istgt() {
   LUN0 Storage $SHM/istgt-ram.img ${mb}MB
   LUN1 Storage $SHM/istgt-file.img ${mb}MB
 EOF
-  istgt -D -c "$SHM/istgt.conf" >"$OUT/istgt.log" 2>&1 &
+  "${PRELOAD[@]}" istgt -D -c "$SHM/istgt.conf" >"$OUT/istgt.log" 2>&1 &
   PID[istgt]=$!
   URL[istgt.ram]=iscsi://127.0.0.1:$ISTGT_PORT/$IQN_BASE:compare-istgt/0
   URL[istgt.file]=iscsi://127.0.0.1:$ISTGT_PORT/$IQN_BASE:compare-istgt/1
@@ -221,7 +236,7 @@ WORKLOADS=(
 )
 
 RES=$OUT/runs.tsv
-printf "target\tlun\tworkload\tround\tjson\tticks\tminflt\tvmhwm_kb\tstats_before\tstats_after\n" >"$RES"
+printf "target\tlun\tworkload\tround\tjson\tticks\tminflt\tvmhwm_kb\tallocs\tstats_before\tstats_after\n" >"$RES"
 CLK_TCK=$(getconf CLK_TCK)
 
 # Fill every LUN once so reads hit written data, not holes.
@@ -251,16 +266,19 @@ for r in $(seq "$ROUNDS"); do
         sb=""
         [ "$t" = sgvd ] && sb=$(sgvctl_stats | tr '\n\t' '  ')
         read -r tk0 mf0 _ < <(proc_sample "${PID[$t]}")
+        al0=$(allocs "${PID[$t]}")
         # shellcheck disable=SC2086
         "$SGVBENCH" --url "${URL[$t.$l]}" $args --time "$TIME" --json --no-progress \
           >"$j" 2>"$j.err"
         rc=$?
         read -r tk1 mf1 hwm < <(proc_sample "${PID[$t]}")
+        al1=$(allocs "${PID[$t]}")
+        if [ "$al0" -ge 0 ] && [ "$al1" -ge 0 ]; then al=$((al1 - al0)); else al=""; fi
         sa=""
         [ "$t" = sgvd ] && sa=$(sgvctl_stats | tr '\n\t' '  ')
         [ $rc = 0 ] || log "round $r $t $l $name: sgvbench exit $rc ($(tail -1 "$j.err"))"
-        printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$t" "$l" "$name" "$r" "$j" \
-          $((tk1 - tk0)) $((mf1 - mf0)) "$hwm" "$sb" "$sa" >>"$RES"
+        printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$t" "$l" "$name" "$r" "$j" \
+          $((tk1 - tk0)) $((mf1 - mf0)) "$hwm" "$al" "$sb" "$sa" >>"$RES"
       done
     done
   done

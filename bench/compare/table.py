@@ -82,6 +82,8 @@ def main():
             c["hwm_mb"].append(int(row["vmhwm_kb"] or 0) / 1024)
             c["busy"].append(errs["busy"] + errs["task_set_full"])
             c["fail"].append(errs["failures"])
+            if row.get("allocs") not in (None, "") and ios:
+                c["allocs"].append(int(row["allocs"]) / ios)
             h0, h1 = heap_allocs(row.get("stats_before")), heap_allocs(row.get("stats_after"))
             if h0 is not None and h1 is not None and ios:
                 c["heap"].append((h1 - h0) / ios)
@@ -93,6 +95,7 @@ def main():
     out = []
     out.append(f"Rounds: {a.rounds}, {a.time} s per workload per target, medians over rounds. "
                "CPU = target utime+stime per I/O; flt = target minor page faults per I/O; "
+               "heap = target heap allocations per I/O (LD_PRELOAD counter, malloc_count.c); "
                "RSS = target VmHWM (peak, cumulative over the run); "
                "bench = sgvbench's own CPU per I/O.")
     if a.loopback:
@@ -103,17 +106,18 @@ def main():
         except (OSError, ValueError):
             pass
     out.append("")
-    out.append("| LUN | workload | target | IOPS | MB/s | p50 us | p99 us | CPU us/IO | flt/IO | RSS MB | bench us/IO | busy | fail |")
-    out.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    out.append("| LUN | workload | target | IOPS | MB/s | p50 us | p99 us | CPU us/IO | flt/IO | heap/IO | RSS MB | bench us/IO | busy | fail |")
+    out.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for lun, wl in order:
         for t in targets:
             c = cells.get((lun, wl, t))
             if not c or not c.get("iops"):
-                out.append(f"| {lun} | {wl} | {t} | (no data) |||||||||")
+                out.append(f"| {lun} | {wl} | {t} | (no data) ||||||||||")
                 continue
-            out.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            out.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
                 lun, wl, t, fmt(med(c["iops"])), fmt(med(c["mb_s"]), 1), fmt(med(c["p50"])),
                 fmt(med(c["p99"])), fmt(med(c["cpu_us"]), 1), fmt(med(c["minflt"]), 2),
+                fmt(med(c.get("allocs", [])), 2),
                 fmt(max(c["hwm_mb"]), 0), fmt(med(c["bench_us"]), 1), sum(c["busy"]), sum(c["fail"])))
     if "sgvd" in targets and len(targets) > 1:
         peers = [t for t in targets if t != "sgvd"]
@@ -141,8 +145,9 @@ def main():
                        f"from sgvctl stats: median {fmt(med(miss), 4)}, max {fmt(max(miss), 4)}.")
         if heap:
             out.append(f"\nsgvd heap allocations per command (sgvctl stats): median {fmt(med(heap), 3)}, max {fmt(max(heap), 3)}.")
-        else:
-            out.append("\nsgvd heap allocations per command: not measured (sgvctl stats exposes no heap/malloc counter).")
+        elif not any(cells[k].get("allocs") for k in cells if k[2] == "sgvd"):
+            out.append("\nsgvd heap allocations per command: not measured (no LD_PRELOAD counter, "
+                       "and sgvctl stats exposes no heap/malloc counter).")
     if failures:
         out.append(f"\n**{failures} failed or miscompared I/Os in the run** (see the fail column and the .json.err files).")
     print("\n".join(out))
