@@ -38,7 +38,7 @@ log() { echo "[compare] $*" >&2; }
 declare -A PID URL
 cleanup() {
   # tgtd ignores SIGTERM while it has targets; ask it to shut down first.
-  [ -n "${PID[tgt]:-}" ] && tgtadm -C "$TGT_CTL" --mode system --op delete --force >/dev/null 2>&1
+  [ -n "${PID[tgt]:-}" ] && tgtadm -C "$TGT_CTL" --lld iscsi --mode target --op delete --force --tid 1 >/dev/null 2>&1
   for t in "${!PID[@]}"; do
     kill "${PID[$t]}" 2>/dev/null
   done
