@@ -303,7 +303,10 @@ bool Conn::hdr_scsi_cmd() {
   size_t need = 0;
   if (t.dir == scsi::Dir::out) {
     if (c->xfer == 0) {
-      respond_check(c, 0x05, 0x24, 0x00);
+      // EDTL 0: nothing may be written; GOOD with the whole CDB length as
+      // residual overflow (what initiators and libiscsi's tests expect).
+      c->st = Cmd::St::send;
+      enqueue(c);
       reader_.data_discard();
       return true;
     }
@@ -329,9 +332,11 @@ bool Conn::hdr_scsi_cmd() {
     }
   }
   rx_drop_ = false;
-  if (dsl > 0) {
+  if (dsl > 0 && t.dir == scsi::Dir::out) {
     reader_.data_to(c->vec->segs().data(), unsigned(c->vec->nsegs()), 0);
   } else {
+    // Data the CDB does not want (a READ flagged as a write): dropped, the
+    // command still runs as its CDB says.
     reader_.data_discard();
   }
   return true;
@@ -366,9 +371,31 @@ int Conn::get_buffer(Cmd* c, size_t bytes) {
   if (rc < 0) return rc;
   c->vec = v;
   c->alloc_len = bytes;
-  c->task.segs = v->segs().data();
-  c->task.nsegs = unsigned(v->nsegs());
+  fit_task_segs(c);
   return 0;
+}
+
+// The backend moves exactly the bytes of task.segs, so when the buffer is
+// larger than the transfer (unsolicited data past the CDB's length) the
+// task sees a trimmed copy of the first segments.
+void Conn::fit_task_segs(Cmd* c) {
+  SegSpan all = c->vec->segs();
+  c->task.segs = all.data();
+  c->task.nsegs = unsigned(all.size());
+  if (c->alloc_len == c->xfer || c->task.dir != scsi::Dir::out) return;
+  size_t left = c->xfer;
+  unsigned n = 0;
+  for (; n < all.size() && left > 0 && n < scsi::kTaskInlineSegs; ++n) {
+    size_t l = std::min(left, all[n].len);
+    c->task.inline_segs[n] = Seg{all[n].addr, l};
+    left -= l;
+  }
+  // Beyond the inline segments the task keeps the full list; the core then
+  // answers from its own length checks.
+  if (left == 0) {
+    c->task.segs = c->task.inline_segs;
+    c->task.nsegs = n;
+  }
 }
 
 void Conn::on_mem_granted(Cmd* c, Vec* v, int status) {
@@ -380,8 +407,7 @@ void Conn::on_mem_granted(Cmd* c, Vec* v, int status) {
   if (status == 0) {
     c->vec = v;
     c->alloc_len = v->len();
-    c->task.segs = v->segs().data();
-    c->task.nsegs = unsigned(v->nsegs());
+    fit_task_segs(c);
   }
   if (closed() || c->st == Cmd::St::aborted) {
     if (current) rx_drop_ = true;
@@ -397,7 +423,7 @@ void Conn::on_mem_granted(Cmd* c, Vec* v, int status) {
     enqueue(c);
     rx_drop_ = true;
     reader_.data_discard();
-  } else if (h.data_len() > 0) {
+  } else if (h.data_len() > 0 && c->task.dir == scsi::Dir::out) {
     reader_.data_to(c->vec->segs().data(), unsigned(c->vec->nsegs()), 0);
   } else {
     reader_.data_discard();
@@ -412,7 +438,8 @@ bool Conn::pdu_scsi_cmd() {
   if (!c || c->st != Cmd::St::recv) return true;
   const Bhs& h = as_bhs(reader_.bhs());
   uint32_t dsl = h.data_len();
-  if (p_.data_digest && dsl > 0 && data_digest(c->vec->segs(), 0, dsl) != reader_.data_digest()) {
+  if (p_.data_digest && dsl > 0 && c->task.dir == scsi::Dir::out &&
+      data_digest(c->vec->segs(), 0, dsl) != reader_.data_digest()) {
     // No command runs on data we cannot trust (§7.8, ERL 0).
     ctr_->add(ctr_->digest_errors);
     reject(RejectReason::data_digest, reader_.bhs());
@@ -739,7 +766,9 @@ void Conn::build_batch() {
       if (!stop && c->st == Cmd::St::send) {
         const scsi::Task& t = c->task;
         SegSpan segs(t.segs, t.nsegs);
-        uint32_t actual = (t.dir == scsi::Dir::in && t.status == scsi::status::good && t.xfer_len < t.data_len)
+        // Residuals compare EDTL with what the CDB asks for, except when the
+        // command produced less than it could send (short INQUIRY data).
+        uint32_t actual = (t.dir == scsi::Dir::in && t.status == scsi::status::good && t.xfer_len < c->xfer)
                               ? t.xfer_len : t.data_len;
         Residual res = Residual::of(c->edtl, actual);
         bool status_in_data = t.sense_len == 0;

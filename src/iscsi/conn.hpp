@@ -131,6 +131,7 @@ class Conn {
   Cmd* take_slot();
   void free_slot(Cmd* c);
   int get_buffer(Cmd* c, size_t bytes);
+  void fit_task_segs(Cmd* c);
   void start_exec(Cmd* c);
   static void task_done(scsi::Task* t);
   void complete_cmd(Cmd* c);

@@ -1,0 +1,383 @@
+// tests/server/conn_test.cpp - a real Server with a RAM LUN driven by an
+// in-test initiator over loopback: login, WRITE with immediate data and
+// R2T/Data-Out, READ with Data-In, residuals, the CmdSN window, NOP, Text,
+// Logout, and malformed PDUs (bad opcode, oversized data segment, data
+// before login, truncated header) after which the server keeps serving.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <vector>
+
+#include "conn_initiator.hpp"
+
+namespace sgv::testing {
+namespace {
+
+class ConnTest : public ::testing::Test {
+ protected:
+  void SetUp() override { start(small_config()); }
+  void start(const server::Config& c) {
+    srv_ = std::make_unique<server::Server>(c);
+    ASSERT_EQ(srv_->start(), 0);
+    port_ = srv_->bound_portals().at(0).second;
+  }
+  void TearDown() override {
+    if (srv_) srv_->stop();
+  }
+  // Logged in, first unit attention consumed.
+  std::unique_ptr<Initiator> session(std::map<std::string, std::string> keys = {}) {
+    auto ini = std::make_unique<Initiator>(port_);
+    EXPECT_TRUE(ini->connected());
+    EXPECT_TRUE(ini->login(keys));
+    uint8_t tur[16] = {};
+    int st = ini->run(tur, 0, false, false, nullptr, nullptr, nullptr, 0);
+    EXPECT_TRUE(st == 0 || st == 2) << st;
+    return ini;
+  }
+  // A second connection still works: the server survived whatever came before.
+  void expect_serving() {
+    auto ini = session();
+    uint32_t itt;
+    ASSERT_TRUE(ini->nop(&itt, "ping", 4));
+    Pdu p;
+    ASSERT_TRUE(ini->recv(p));
+    EXPECT_EQ(p.op(), Op::nop_in);
+    EXPECT_EQ(p.h.itt(), itt);
+    EXPECT_EQ(std::string(p.data.begin(), p.data.end()), "ping");
+  }
+  std::unique_ptr<server::Server> srv_;
+  uint16_t port_ = 0;
+};
+
+std::vector<uint8_t> pattern(size_t n, uint8_t seed) {
+  std::vector<uint8_t> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = uint8_t(i * 31 + seed + (i >> 9));
+  return v;
+}
+
+TEST_F(ConnTest, LoginNegotiatesAndDeclaresLimits) {
+  Initiator ini(port_);
+  Pdu rsp;
+  ASSERT_TRUE(ini.login({}, &rsp));
+  EXPECT_NE(rsp.h.tsih(), 0);
+  auto k = Initiator::parse(rsp.data);
+  EXPECT_EQ(k["HeaderDigest"], "None");
+  EXPECT_EQ(k["InitialR2T"], "No");
+  EXPECT_EQ(k["ImmediateData"], "Yes");
+  EXPECT_EQ(k["MaxOutstandingR2T"], "1");
+  EXPECT_EQ(k["TargetPortalGroupTag"], "1");
+  EXPECT_FALSE(k["MaxRecvDataSegmentLength"].empty());
+  EXPECT_EQ(rsp.h.exp_cmd_sn(), 1u);
+  EXPECT_TRUE(iscsi::sn_gt(rsp.h.max_cmd_sn(), 1u));
+}
+
+TEST_F(ConnTest, UnknownTargetFailsLogin) {
+  Initiator ini(port_);
+  Pdu rsp;
+  EXPECT_FALSE(ini.login({{"TargetName", "iqn.2026-11.io.sgv:nope"}}, &rsp));
+  EXPECT_EQ(rsp.op(), Op::login_rsp);
+  EXPECT_EQ(rsp.h.status_class(), 2);
+  EXPECT_EQ(rsp.h.status_detail(), 3);
+  EXPECT_TRUE(ini.closed_by_peer());
+  expect_serving();
+}
+
+TEST_F(ConnTest, WriteImmediateThenReadBack) {
+  auto ini = session();
+  auto data = pattern(4096, 7);
+  uint8_t cdb[16];
+  cdb_rw10(cdb, 0x2a, 10, 8);
+  uint32_t r2ts = 0;
+  EXPECT_EQ(ini->run(cdb, 4096, false, true, data.data(), nullptr, nullptr, 65536, nullptr, &r2ts), 0);
+  EXPECT_EQ(r2ts, 0u);  // all of it went as immediate data
+  std::vector<uint8_t> back(4096);
+  uint32_t got = 0;
+  Pdu last;
+  cdb_rw10(cdb, 0x28, 10, 8);
+  EXPECT_EQ(ini->run(cdb, 4096, true, false, nullptr, back.data(), &got, 0, &last), 0);
+  EXPECT_EQ(got, 4096u);
+  EXPECT_EQ(back, data);
+  EXPECT_EQ(last.op(), Op::data_in);  // status rode on the last Data-In
+  EXPECT_EQ(last.h.flags() & (Bhs::kO | Bhs::kU), 0);
+}
+
+TEST_F(ConnTest, WriteBeyondFirstBurstUsesR2tsInBursts) {
+  auto ini = session({{"InitialR2T", "Yes"}, {"MaxBurstLength", "16384"}, {"MaxOutstandingR2T", "1"}});
+  EXPECT_EQ(ini->negotiated_["InitialR2T"], "Yes");
+  EXPECT_EQ(ini->negotiated_["MaxBurstLength"], "16384");
+  auto data = pattern(65536, 3);
+  uint8_t cdb[16];
+  cdb_rw10(cdb, 0x2a, 100, 128);
+  uint32_t itt;
+  // 8 KiB immediate (allowed: ImmediateData=Yes even with InitialR2T=Yes).
+  ASSERT_TRUE(ini->scsi(cdb, 65536, false, true, &itt, data.data(), 8192, true));
+  uint32_t expect_off = 8192, r2tsn = 0;
+  for (;;) {
+    Pdu p;
+    ASSERT_TRUE(ini->recv(p));
+    if (p.op() == Op::scsi_rsp) {
+      EXPECT_EQ(p.h.status(), 0);
+      EXPECT_EQ(p.h.itt(), itt);
+      break;
+    }
+    ASSERT_EQ(p.op(), Op::r2t);
+    EXPECT_EQ(p.h.itt(), itt);
+    EXPECT_EQ(p.h.data_sn(), r2tsn++);  // R2TSN
+    EXPECT_EQ(p.h.buffer_offset(), expect_off);
+    uint32_t len = p.h.desired_len();
+    EXPECT_EQ(len, std::min<uint32_t>(16384, 65536 - expect_off));
+    // Two Data-Out PDUs per burst, DataSN 0 and 1.
+    uint32_t half = len / 2;
+    ASSERT_TRUE(ini->data_out(itt, p.h.ttt(), 0, expect_off, data.data() + expect_off, half, false));
+    ASSERT_TRUE(ini->data_out(itt, p.h.ttt(), 1, expect_off + half, data.data() + expect_off + half, len - half, true));
+    expect_off += len;
+  }
+  EXPECT_EQ(expect_off, 65536u);
+  EXPECT_EQ(r2tsn, 4u);
+  std::vector<uint8_t> back(65536);
+  cdb_rw10(cdb, 0x28, 100, 128);
+  EXPECT_EQ(ini->run(cdb, 65536, true, false, nullptr, back.data(), nullptr, 0), 0);
+  EXPECT_EQ(back, data);
+}
+
+TEST_F(ConnTest, UnsolicitedDataOutAfterImmediate) {
+  auto ini = session();
+  auto data = pattern(32768, 9);
+  uint8_t cdb[16];
+  cdb_rw10(cdb, 0x2a, 200, 64);
+  uint32_t itt;
+  // InitialR2T=No: 4 KiB immediate, the rest of the first burst unsolicited.
+  ASSERT_TRUE(ini->scsi(cdb, 32768, false, true, &itt, data.data(), 4096, false));
+  ASSERT_TRUE(ini->data_out(itt, iscsi::kReservedTag, 0, 4096, data.data() + 4096, 16384, false));
+  ASSERT_TRUE(ini->data_out(itt, iscsi::kReservedTag, 1, 20480, data.data() + 20480, 12288, true));
+  Pdu p;
+  ASSERT_TRUE(ini->recv(p));
+  EXPECT_EQ(p.op(), Op::scsi_rsp);
+  EXPECT_EQ(p.h.status(), 0);
+  std::vector<uint8_t> back(32768);
+  cdb_rw10(cdb, 0x28, 200, 64);
+  EXPECT_EQ(ini->run(cdb, 32768, true, false, nullptr, back.data(), nullptr, 0), 0);
+  EXPECT_EQ(back, data);
+}
+
+TEST_F(ConnTest, BadDataSnIsRejectedAndTheCommandWaits) {
+  auto ini = session({{"InitialR2T", "Yes"}});
+  auto data = pattern(8192, 1);
+  uint8_t cdb[16];
+  cdb_rw10(cdb, 0x2a, 0, 16);
+  uint32_t itt;
+  ASSERT_TRUE(ini->scsi(cdb, 8192, false, true, &itt, nullptr, 0, true));
+  Pdu r2t;
+  ASSERT_TRUE(ini->recv(r2t));
+  ASSERT_EQ(r2t.op(), Op::r2t);
+  ASSERT_TRUE(ini->data_out(itt, r2t.h.ttt(), 5, 0, data.data(), 4096, false));  // DataSN 5, not 0
+  Pdu rej;
+  ASSERT_TRUE(ini->recv(rej));
+  EXPECT_EQ(rej.op(), Op::reject);
+  EXPECT_EQ(rej.h.reject_reason(), uint8_t(iscsi::RejectReason::invalid_pdu_field));
+  // The right sequence still completes the command.
+  ASSERT_TRUE(ini->data_out(itt, r2t.h.ttt(), 0, 0, data.data(), 4096, false));
+  ASSERT_TRUE(ini->data_out(itt, r2t.h.ttt(), 1, 4096, data.data() + 4096, 4096, true));
+  Pdu rsp;
+  ASSERT_TRUE(ini->recv(rsp));
+  EXPECT_EQ(rsp.op(), Op::scsi_rsp);
+  EXPECT_EQ(rsp.h.status(), 0);
+}
+
+TEST_F(ConnTest, ReadResiduals) {
+  auto ini = session();
+  uint8_t cdb[16];
+  cdb_rw10(cdb, 0x28, 0, 1);
+  std::vector<uint8_t> buf(1024);
+  Pdu last;
+  uint32_t got = 0;
+  // EDTL 200 < 512: 200 bytes, overflow 312.
+  EXPECT_EQ(ini->run(cdb, 200, true, false, nullptr, buf.data(), &got, 0, &last), 0);
+  EXPECT_EQ(got, 200u);
+  EXPECT_TRUE(last.h.flags() & Bhs::kO);
+  EXPECT_EQ(last.h.residual(), 312u);
+  // EDTL 1024 > 512: 512 bytes, underflow 512.
+  EXPECT_EQ(ini->run(cdb, 1024, true, false, nullptr, buf.data(), &got, 0, &last), 0);
+  EXPECT_EQ(got, 512u);
+  EXPECT_TRUE(last.h.flags() & Bhs::kU);
+  EXPECT_EQ(last.h.residual(), 512u);
+}
+
+TEST_F(ConnTest, OversizedTransferIsCheckConditionNotABuffer) {
+  auto ini = session();
+  uint8_t cdb[16];
+  cdb_rw10(cdb, 0x28, 0, 1);
+  Pdu rsp;
+  EXPECT_EQ(ini->run(cdb, 64u << 20, true, false, nullptr, nullptr, nullptr, 0, &rsp), 2);
+  EXPECT_EQ(rsp.op(), Op::scsi_rsp);
+  ASSERT_GE(rsp.data.size(), 2u + 14);
+  EXPECT_EQ(rsp.data[2 + 2] & 0x0f, 0x05);  // ILLEGAL REQUEST
+}
+
+TEST_F(ConnTest, CommandOutsideTheWindowIsDropped) {
+  auto ini = session();
+  uint8_t cdb[16] = {};  // TEST UNIT READY
+  uint32_t good_sn = ini->cmd_sn_;
+  ini->cmd_sn_ = good_sn + 100000;  // far beyond MaxCmdSN
+  uint32_t itt;
+  ASSERT_TRUE(ini->scsi(cdb, 0, false, false, &itt));
+  ini->cmd_sn_ = good_sn;
+  // A ping overtakes nothing: its answer is the next PDU, the dropped
+  // command never answers.
+  uint32_t nitt;
+  ASSERT_TRUE(ini->nop(&nitt));
+  Pdu p;
+  ASSERT_TRUE(ini->recv(p));
+  EXPECT_EQ(p.op(), Op::nop_in);
+  EXPECT_EQ(p.h.itt(), nitt);
+  EXPECT_EQ(p.h.exp_cmd_sn(), good_sn);
+  // In-window command still runs.
+  EXPECT_EQ(ini->run(cdb, 0, false, false, nullptr, nullptr, nullptr, 0), 0);
+}
+
+TEST_F(ConnTest, BadOpcodeIsRejectedAndConnectionLives) {
+  auto ini = session();
+  Bhs h{};
+  h.b[0] = 0x1f | 0x40;  // not an initiator opcode
+  h.b[1] = 0x80;
+  ASSERT_TRUE(ini->send(h));
+  Pdu p;
+  ASSERT_TRUE(ini->recv(p));
+  EXPECT_EQ(p.op(), Op::reject);
+  EXPECT_EQ(p.h.reject_reason(), uint8_t(iscsi::RejectReason::cmd_not_supported));
+  ASSERT_EQ(p.data.size(), 48u);
+  EXPECT_EQ(p.data[0] & 0x3f, 0x1f);
+  uint8_t tur[16] = {};
+  EXPECT_EQ(ini->run(tur, 0, false, false, nullptr, nullptr, nullptr, 0), 0);
+}
+
+TEST_F(ConnTest, OversizedDataSegmentIsRejectedAndDropped) {
+  auto ini = session();
+  Bhs h{};
+  h.set_opcode(Op::nop_out, true);
+  h.set_flags(0x80);
+  h.set_itt(7);
+  h.set_ttt(iscsi::kReservedTag);
+  h.set_data_len((16u << 20) - 1);
+  ASSERT_TRUE(ini->send_raw(h.b, 48));
+  Pdu p;
+  ASSERT_TRUE(ini->recv(p));
+  EXPECT_EQ(p.op(), Op::reject);
+  EXPECT_EQ(p.h.reject_reason(), uint8_t(iscsi::RejectReason::protocol_error));
+  EXPECT_TRUE(ini->closed_by_peer());
+  expect_serving();
+}
+
+TEST_F(ConnTest, CommandBeforeLoginIsRejectedAndDropped) {
+  Initiator ini(port_);
+  uint8_t tur[16] = {};
+  ASSERT_TRUE(ini.scsi(tur, 0, false, false, nullptr));
+  Pdu p;
+  ASSERT_TRUE(ini.recv(p));
+  EXPECT_EQ(p.op(), Op::reject);
+  EXPECT_TRUE(ini.closed_by_peer());
+  expect_serving();
+}
+
+TEST_F(ConnTest, TruncatedHeaderThenClose) {
+  {
+    auto ini = session();
+    uint8_t half[20] = {0x01, 0x80};
+    ASSERT_TRUE(ini->send_raw(half, sizeof half));
+  }  // closes mid-header
+  expect_serving();
+}
+
+TEST_F(ConnTest, SendTargetsInDiscoveryAndNormalSessions) {
+  Initiator d(port_);
+  ASSERT_TRUE(d.login({}, nullptr, true));
+  Bhs h{};
+  h.set_opcode(Op::text_req, true);
+  h.set_flags(0x80);
+  h.set_itt(0x55);
+  h.set_ttt(iscsi::kReservedTag);
+  std::string q = Initiator::kv({{"SendTargets", "All"}});
+  ASSERT_TRUE(d.send(h, q.data(), uint32_t(q.size())));
+  Pdu p;
+  ASSERT_TRUE(d.recv(p));
+  EXPECT_EQ(p.op(), Op::text_rsp);
+  auto k = Initiator::parse(p.data);
+  EXPECT_EQ(k["TargetName"], kTarget);
+  EXPECT_NE(k["TargetAddress"].find("127.0.0.1:" + std::to_string(port_)), std::string::npos);
+}
+
+TEST_F(ConnTest, LogoutAnswersThenCloses) {
+  auto ini = session();
+  ASSERT_TRUE(ini->logout());
+  Pdu p;
+  ASSERT_TRUE(ini->recv(p));
+  EXPECT_EQ(p.op(), Op::logout_rsp);
+  EXPECT_EQ(p.h.response(), 0);
+  EXPECT_TRUE(ini->closed_by_peer());
+  expect_serving();
+}
+
+TEST_F(ConnTest, AbortTaskOfUnknownTagAnswers) {
+  auto ini = session();
+  Bhs h{};
+  h.set_opcode(Op::tmf_req, true);
+  h.set_flags(0x80 | 1);  // ABORT TASK
+  h.set_itt(0x77);
+  h.set32(20, 0xdead);
+  h.set32(24, ini->cmd_sn_);
+  h.set32(32, ini->cmd_sn_);
+  ASSERT_TRUE(ini->send(h));
+  Pdu p;
+  ASSERT_TRUE(ini->recv(p));
+  EXPECT_EQ(p.op(), Op::tmf_rsp);
+  EXPECT_EQ(p.h.itt(), 0x77u);
+  EXPECT_EQ(p.h.response(), uint8_t(iscsi::TmfResponse::no_task));
+}
+
+TEST_F(ConnTest, LunResetWhileWriteAwaitsData) {
+  auto ini = session({{"InitialR2T", "Yes"}});
+  uint8_t cdb[16];
+  cdb_rw10(cdb, 0x2a, 0, 16);
+  uint32_t itt;
+  ASSERT_TRUE(ini->scsi(cdb, 8192, false, true, &itt, nullptr, 0, true));
+  Pdu r2t;
+  ASSERT_TRUE(ini->recv(r2t));
+  ASSERT_EQ(r2t.op(), Op::r2t);
+  Bhs h{};
+  h.set_opcode(Op::tmf_req, true);
+  h.set_flags(0x80 | 5);  // LUN RESET
+  h.set_itt(0x78);
+  h.set32(24, ini->cmd_sn_);
+  ASSERT_TRUE(ini->send(h));
+  Pdu p;
+  ASSERT_TRUE(ini->recv(p));
+  // No response for the aborted write; the TMF answers complete.
+  EXPECT_EQ(p.op(), Op::tmf_rsp);
+  EXPECT_EQ(p.h.response(), 0);
+  // Late Data-Out for the aborted task is dropped silently.
+  std::vector<uint8_t> d(8192);
+  ASSERT_TRUE(ini->data_out(itt, r2t.h.ttt(), 0, 0, d.data(), 8192, true));
+  uint8_t tur[16] = {};
+  // The resetting nexus gets no unit attention (others do); it serves on.
+  EXPECT_EQ(ini->run(tur, 0, false, false, nullptr, nullptr, nullptr, 0), 0);
+}
+
+TEST_F(ConnTest, ReinstatementClosesTheOldConnection) {
+  auto a = session();
+  Initiator b(port_);
+  ASSERT_TRUE(b.login());  // same ISID + InitiatorName
+  EXPECT_TRUE(a->closed_by_peer());
+  uint8_t tur[16] = {};
+  int st = b.run(tur, 0, false, false, nullptr, nullptr, nullptr, 0);
+  EXPECT_TRUE(st == 0 || st == 2);
+}
+
+TEST_F(ConnTest, StatsDumpCountsCommands) {
+  expect_serving();
+  std::string s = srv_->stats_dump();
+  EXPECT_NE(s.find("commands="), std::string::npos);
+  EXPECT_NE(s.find("sgv."), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sgv::testing
