@@ -174,7 +174,13 @@ void Pool::recycle(Vec* v) {
     v->charged_ = nullptr;
     // Pairs with the seq_cst increment of waiters_ in alloc_wait: either
     // that waiter's retry sees this uncharge or we see the waiter.
+#if defined(SGV_TSAN)
+    // GCC's TSan rejects fences; an RMW on waiters_ orders the same way
+    // (at the price of a shared cache line, acceptable under TSan).
+    waiters_.fetch_add(0, std::memory_order_seq_cst);
+#else
     std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
   }
   ThreadCache* tc = tcache();
   if (__builtin_expect(v->kind_ == kKindCached, 1)) {
