@@ -19,6 +19,7 @@ const char* usage() {
       "  --ios N           stop after N I/Os in all (0 = no count bound)\n"
       "  --size SIZE       use only the first SIZE bytes of the LUN\n"
       "  --verify          write LBA+generation patterns, check every read\n"
+      "  --header-digest   insist on CRC32C header digests (default: none)\n"
       "  --initiator IQN   initiator name prefix (session i gets IQN-i)\n"
       "  --progress/--no-progress  one stderr line per second\n"
       "  --json            print the result as JSON on stdout\n"
@@ -80,6 +81,8 @@ bool parse_args(int argc, char** argv, Options* o, std::string* err) {
       o->json = true;
     } else if (a == "--verify") {
       o->verify = true;
+    } else if (a == "--header-digest") {
+      o->header_digest = true;
     } else if (a == "--progress") {
       o->progress = 1;
     } else if (a == "--no-progress") {

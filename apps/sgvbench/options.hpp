@@ -21,6 +21,7 @@ struct Options {
   uint64_t ios = 0;                // 0: no count bound
   uint64_t size = 0;               // bytes of the LUN to use; 0: all
   bool verify = false;
+  bool header_digest = false;      // negotiate CRC32C header digests
   bool json = false;
   int progress = -1;               // -1: on when the run is longer than 3 s
   std::string initiator = "iqn.2026-11.io.sgv:sgvbench";

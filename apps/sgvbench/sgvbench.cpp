@@ -381,12 +381,12 @@ bool parse_url(const std::string& s, Url* u) {
   return true;
 }
 
-iscsi_context* connect_session(const Url& u, const std::string& initiator) {
+iscsi_context* connect_session(const Url& u, const std::string& initiator, bool digest) {
   iscsi_context* c = iscsi_create_context(initiator.c_str());
   if (!c) return nullptr;
   iscsi_set_targetname(c, u.target.c_str());
   iscsi_set_session_type(c, ISCSI_SESSION_NORMAL);
-  iscsi_set_header_digest(c, ISCSI_HEADER_DIGEST_NONE);
+  iscsi_set_header_digest(c, digest ? ISCSI_HEADER_DIGEST_CRC32C : ISCSI_HEADER_DIGEST_NONE);
   iscsi_set_noautoreconnect(c, 1);  // a dropped session is a failure to report
   if (iscsi_full_connect_sync(c, u.portal.c_str(), u.lun) != 0) {
     std::fprintf(stderr, "sgvbench: login to %s %s as %s failed: %s\n", u.portal.c_str(),
@@ -459,8 +459,10 @@ void print_json(const Options& o, const Geometry& g, const Stats& st, const Repo
   std::printf("{\n");
   std::printf("  \"url\": \"%s\", \"rw\": \"%s\", \"read_pct\": %u, \"bs\": %u, \"qd\": %u,\n",
               o.url.c_str(), o.rw.c_str(), o.read_pct, g.bs, o.qd);
-  std::printf("  \"sessions\": %u, \"threads\": %u, \"verify\": %s, \"seconds\": %.3f,\n",
-              o.sessions, o.threads, o.verify ? "true" : "false", r.secs);
+  std::printf("  \"sessions\": %u, \"threads\": %u, \"verify\": %s, \"header_digest\": %s, "
+              "\"seconds\": %.3f,\n",
+              o.sessions, o.threads, o.verify ? "true" : "false", o.header_digest ? "true" : "false",
+              r.secs);
   std::printf("  \"ios\": %" PRIu64 ", \"reads\": %" PRIu64 ", \"writes\": %" PRIu64
               ", \"bytes\": %" PRIu64 ",\n",
               ios, st.reads, st.writes, bytes);
@@ -542,7 +544,8 @@ int run(const Options& o) {
     auto s = std::make_unique<Session>();
     s->idx = i;
     s->lun = u.lun;
-    s->ctx = connect_session(u, o.initiator + "-" + std::to_string(getpid()) + "-" + std::to_string(i));
+    s->ctx = connect_session(u, o.initiator + "-" + std::to_string(getpid()) + "-" + std::to_string(i),
+                            o.header_digest);
     if (!s->ctx) {
       for (auto& p : sessions) iscsi_destroy_context(p->ctx);
       return 2;
