@@ -275,14 +275,20 @@ TEST(CacheShrink, ReleasesIdleVectorsOnly) {
   EXPECT_TRUE(p.check_invariants());
 }
 
-TEST(CacheFailure, EveryNthPageFailsCleanly) {
-  // Single-page runs: an order-3 vector needs 8 gets, every 5th fails.
+class CacheFailure : public ::testing::TestWithParam<int> {};
+
+TEST_P(CacheFailure, EveryNthPageFailsCleanly) {
+  // Single-page runs: an order-3 vector needs 8 gets, every 5th fails. With
+  // max order 1 most requests are chains, which fail part-way through.
   ScriptedSource src(1024, {});
   src.fail_every(5);
   Budget global(nullptr, 0);
   Budget session(nullptr, 0);
   {
-    Pool p(quiet_opts(&src), &global);
+    PoolOptions o = quiet_opts(&src);
+    o.max_order = GetParam() == 0 ? 10 : 1;
+    o.clustering = GetParam() == 0 ? Clustering::none : Clustering::full;
+    Pool p(o, &global);
     int ok = 0, fail = 0;
     std::vector<Vec*> held;
     for (int i = 0; i < 50; ++i) {
@@ -310,8 +316,13 @@ TEST(CacheFailure, EveryNthPageFailsCleanly) {
     p.shrink(SIZE_MAX);
     EXPECT_EQ(src.out(), 0u);
     EXPECT_EQ(global.used(), 0u);
+    if (GetParam() == 1) {
+      EXPECT_GT(p.stats().chains, 0u);
+    }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(MaxOrder, CacheFailure, ::testing::Values(0, 1));
 
 TEST(CacheStats, DumpHasTotalsAndOrders) {
   Pool p(quiet_opts());
