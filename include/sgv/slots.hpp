@@ -188,6 +188,9 @@ class TagSet {
   // Shared pool this tag set draws from, or nullptr (share_pool = false).
   SlotPool* pool() const { return pool_; }
   TagSetStats stats() const;
+  // Tags' invariants plus: every slot's header names this tag set and its
+  // own tag. Call at quiescence.
+  bool check_invariants() const;
 
   // Bytes a slot needs before any rounding (header + sense + SG + private).
   static size_t slot_bytes(size_t priv_size, unsigned inline_segs);

@@ -29,6 +29,10 @@ inline constexpr size_t kCacheLine = 64;
 // thread index, so a thread tends to reuse the tag it last freed (warm slot).
 inline constexpr unsigned kTagHintSlots = 16;
 
+// Invariant (check_invariants, at quiescence), per word:
+//   cleared & ~word == 0   (a deferred free is of a bit that was taken)
+//   (word | cleared) & ~mask == 0
+//   weight() == popcount(word & ~cleared) over the words
 class Bitmap {
  public:
   Bitmap() = default;
@@ -59,6 +63,7 @@ class Bitmap {
   // Bits taken now (racy snapshot; exact at quiescence).
   unsigned weight() const;
   bool test(unsigned bit) const;  // bit is taken (snapshot)
+  bool check_invariants() const;
 
  private:
   struct alignas(kCacheLine) Word {
@@ -103,6 +108,8 @@ struct TagWaiter {
   bool queued_ = false;
 };
 
+// Invariant (check_invariants, at quiescence): waiting() equals the length
+// of the FIFO, and every queued waiter is marked queued.
 class TagQueue {
  public:
   TagQueue() = default;
@@ -139,6 +146,7 @@ class TagQueue {
   unsigned busy() const { return map_.weight(); }
   unsigned waiting() const { return nwaiters_.load(std::memory_order_relaxed); }
   uint64_t waits() const { return waits_.load(std::memory_order_relaxed); }
+  bool check_invariants() const;
 
  private:
   [[gnu::noinline]] void wake();
@@ -148,7 +156,7 @@ class TagQueue {
   // nwaiters_: queued waiters; see put() and get_wait() for the pairing.
   std::atomic<unsigned> nwaiters_{0};
   std::atomic<uint64_t> waits_{0};  // statistics (relaxed)
-  std::mutex mu_;                   // guards head_, tail_ and waiter links
+  mutable std::mutex mu_;           // guards head_, tail_ and waiter links
   TagWaiter* head_ = nullptr;
   TagWaiter* tail_ = nullptr;
 };
@@ -185,6 +193,7 @@ class Tags {
   bool is_reserved(unsigned tag) const { return tag < nres_; }
   const TagQueue& normal_queue() const { return norm_; }
   const TagQueue& reserved_queue() const { return res_; }
+  bool check_invariants() const { return res_.check_invariants() && norm_.check_invariants(); }
 
  private:
   TagQueue res_;

@@ -230,6 +230,15 @@ int TagSet::get_wait(SlotWaiter* w, unsigned flags, Slot** out) {
 
 bool TagSet::cancel(SlotWaiter* w) { return tags_.cancel(&w->tw_, w->flags_); }
 
+bool TagSet::check_invariants() const {
+  if (!tags_.check_invariants()) return false;
+  for (unsigned t = 0; t < total(); ++t) {
+    const Slot* s = slot(t);
+    if (s->set_ != this || s->tag_ != t || s->reserved_ != (t < reserved())) return false;
+  }
+  return true;
+}
+
 TagSetStats TagSet::stats() const {
   TagSetStats s;
   s.depth = depth();

@@ -155,6 +155,29 @@ bool Bitmap::test(unsigned bit) const {
   return (w.word.load(std::memory_order_relaxed) & ~w.cleared.load(std::memory_order_relaxed) & m) != 0;
 }
 
+bool Bitmap::check_invariants() const {
+  for (unsigned i = 0; i < nwords_; ++i) {
+    unsigned long word = w_[i].word.load(std::memory_order_relaxed);
+    unsigned long cleared = w_[i].cleared.load(std::memory_order_relaxed);
+    if (cleared & ~word) return false;
+    if ((word | cleared) & ~w_[i].mask) return false;
+  }
+  return true;
+}
+
+bool TagQueue::check_invariants() const {
+  if (!map_.check_invariants()) return false;
+  std::lock_guard<std::mutex> g(mu_);
+  unsigned n = 0;
+  const TagWaiter* prev = nullptr;
+  for (const TagWaiter* w = head_; w; w = w->next_) {
+    if (!w->queued_ || w->prev_ != prev) return false;
+    prev = w;
+    ++n;
+  }
+  return prev == tail_ && n == nwaiters_.load(std::memory_order_relaxed);
+}
+
 TagQueue::~TagQueue() {
   TagWaiter* w;
   {

@@ -157,9 +157,11 @@ TEST(TagSet, ReservedSlotsSurviveExhaustionOfNormalOnes) {
   EXPECT_TRUE(tmf->reserved());
   EXPECT_EQ(ts->get(kTagReserved), nullptr);
   EXPECT_EQ(ts->busy(), 5u);
+  EXPECT_TRUE(ts->check_invariants());
   ts->put(tmf);
   for (Slot* s : v) ts->put(s);
   EXPECT_EQ(ts->busy(), 0u);
+  EXPECT_TRUE(ts->check_invariants());
 }
 
 struct WaitRec {
@@ -207,6 +209,7 @@ TEST(TagSet, WaitersGetSlotsInFifoOrderReset) {
   ts->put(r3.got[0]);
   EXPECT_EQ(ts->busy(), 0u);
   EXPECT_EQ(ts->stats().waits, 2u);
+  EXPECT_TRUE(ts->check_invariants());
 }
 
 TEST(TagSet, CancelledWaiterIsSkipped) {
@@ -223,8 +226,10 @@ TEST(TagSet, CancelledWaiterIsSkipped) {
   Slot* none = nullptr;
   EXPECT_EQ(ts->get_wait(&w2, 0, &none), -EINPROGRESS);
   EXPECT_EQ(ts->get_wait(&w3, 0, &none), -EINPROGRESS);
+  EXPECT_TRUE(ts->check_invariants());  // two queued
   EXPECT_TRUE(ts->cancel(&w2));
   EXPECT_FALSE(ts->cancel(&w2));
+  EXPECT_TRUE(ts->check_invariants());
   ts->put(s);
   EXPECT_TRUE(r2.got.empty());
   ASSERT_EQ(r3.got.size(), 1u);

@@ -53,6 +53,7 @@ TEST(TagsMt, NoTagOwnedTwiceUnderContention) {
   for (auto& x : th) x.join();
   EXPECT_FALSE(bad.load());
   EXPECT_EQ(q.busy(), 0u);
+  EXPECT_TRUE(q.check_invariants());
 }
 
 // Tags freed on one thread, taken on another (the cross-thread completion
@@ -147,6 +148,7 @@ TEST(TagsMt, NoLostWakeups) {
   EXPECT_EQ(granted.load(), kThreads * kPer);
   EXPECT_EQ(ts->busy(), 0u);
   EXPECT_EQ(ts->stats().waiting, 0u);
+  EXPECT_TRUE(ts->check_invariants());
 }
 
 }  // namespace

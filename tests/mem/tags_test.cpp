@@ -45,8 +45,10 @@ TEST(Bitmap, EveryBitOnceThenFullThenReusable) {
     EXPECT_EQ(b.weight(), depth - 1);
     EXPECT_EQ(b.get(), static_cast<int>(mid));
     EXPECT_EQ(b.get(), -1);
+    EXPECT_TRUE(b.check_invariants());
     for (unsigned i = 0; i < depth; ++i) b.put(i);
     EXPECT_EQ(b.weight(), 0u);
+    EXPECT_TRUE(b.check_invariants());
   }
 }
 
@@ -94,6 +96,7 @@ TEST(TagQueue, WaitersAreServedInFifoOrderByPuts) {
   EXPECT_EQ(q.get_wait(&w2, &tag), -EINPROGRESS);
   EXPECT_EQ(q.get_wait(&w3, &tag), -EINPROGRESS);
   EXPECT_EQ(q.waiting(), 3u);
+  EXPECT_TRUE(q.check_invariants());
 
   q.put(static_cast<unsigned>(t1));
   ASSERT_EQ(r1.calls.size(), 1u);
@@ -220,6 +223,7 @@ TEST(Tags, ReservedAreNumberedFirstAndKeptApart) {
   t.put(static_cast<unsigned>(r0));
   t.put(static_cast<unsigned>(r1));
   EXPECT_EQ(t.busy(), 0u);
+  EXPECT_TRUE(t.check_invariants());
 }
 
 TEST(Tags, NoReserved) {
