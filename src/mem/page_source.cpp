@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <map>
 #include <mutex>
 
 namespace sgv {
@@ -60,10 +61,11 @@ class HugetlbSource final : public PageSource {
   AnonSource anon_;
 };
 
-// One memfd; each run is a fresh window at the next offset (bump), mapped
-// MAP_SHARED so a peer given the fd maps the very same pages. Freed windows
-// are hole-punched, returning their memory; offsets are not reused, which
-// only grows a sparse file's size.
+// One memfd; each run is a window of the file mapped MAP_SHARED, so a peer
+// given the fd maps the very same pages. Freed windows are hole-punched
+// (their memory goes back to the kernel) and their offsets kept by size for
+// the next run of that size -- the cache asks for power-of-two runs, so
+// exact-size reuse keeps the file from growing without bound.
 class MemfdSource final : public PageSource {
  public:
   explicit MemfdSource(int fd) : fd_(fd) {}
@@ -74,30 +76,43 @@ class MemfdSource final : public PageSource {
     uint64_t off;
     {
       std::lock_guard<std::mutex> lk(mu_);
-      off = next_;
-      if (ftruncate(fd_, static_cast<off_t>(off + len)) != 0) return -errno;
-      next_ = off + len;
+      auto it = free_.find(max_pages);
+      if (it != free_.end()) {
+        off = it->second;
+        free_.erase(it);
+      } else {
+        off = next_;
+        if (ftruncate(fd_, static_cast<off_t>(off + len)) != 0) return -errno;
+        next_ = off + len;
+      }
     }
     void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, static_cast<off_t>(off));
     if (p == MAP_FAILED) {
       int e = -errno;
-      fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(off), static_cast<off_t>(len));
+      release_window(off, max_pages);
       return e;
     }
     *out = PageRun{p, max_pages, fd_, off};
     return 0;
   }
   void put(const PageRun& run) override {
-    size_t len = run.pages << kPageShift;
-    munmap(run.addr, len);
-    fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(run.offset), static_cast<off_t>(len));
+    munmap(run.addr, run.pages << kPageShift);
+    release_window(run.offset, run.pages);
   }
   const char* name() const override { return "memfd"; }
 
  private:
+  void release_window(uint64_t off, size_t pages) {
+    fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(off),
+              static_cast<off_t>(pages << kPageShift));
+    std::lock_guard<std::mutex> lk(mu_);
+    free_.emplace(pages, off);
+  }
+
   const int fd_;
-  std::mutex mu_;      // guards next_
-  uint64_t next_ = 0;  // next unused file offset
+  std::mutex mu_;      // guards next_, free_
+  uint64_t next_ = 0;  // end of the file: next never-used offset
+  std::multimap<size_t, uint64_t> free_;  // pages -> offset of a punched window
 };
 
 class HookSource final : public PageSource {

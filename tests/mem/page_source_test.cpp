@@ -98,6 +98,28 @@ TEST(PageSource, MemfdPagesAreVisibleThroughASecondMapping) {
   v->release();
 }
 
+TEST(PageSource, MemfdReusesFreedWindows) {
+  auto src = make_memfd_source("sgv-reuse");
+  ASSERT_NE(src, nullptr);
+  PageRun a{}, b{};
+  ASSERT_EQ(src->get(4, &a), 0);
+  ASSERT_EQ(src->get(4, &b), 0);
+  EXPECT_EQ(b.offset, a.offset + 4 * kPageSize);
+  std::memset(a.addr, 0x11, 4 * kPageSize);
+  uint64_t off = a.offset;
+  src->put(a);
+  PageRun c{};
+  ASSERT_EQ(src->get(4, &c), 0);
+  EXPECT_EQ(c.offset, off);  // same window again, not a new one at the end
+  EXPECT_EQ(static_cast<unsigned char*>(c.addr)[0], 0);  // hole-punched: fresh zero pages
+  PageRun d{};
+  ASSERT_EQ(src->get(2, &d), 0);
+  EXPECT_EQ(d.offset, b.offset + 4 * kPageSize);  // no 2-page window free
+  src->put(b);
+  src->put(c);
+  src->put(d);
+}
+
 TEST(PageSource, MemfdAdjacentRunsClusterOnlyWhenFileOffsetsAgree) {
   // Two windows adjacent in the file need not be adjacent in memory; the
   // merged segment must be contiguous in both, which full clustering checks.
