@@ -357,7 +357,9 @@ bool prep_write_same(Target::Impl&, Task& t) {
   s.nblocks = s.ws_left = rw.n;
   s.flags = (unmap && l.thin) ? kWsUnmap : (ndob ? kWsZero : 0);
   if (ndob) return need_data(t, Dir::none, 0);
-  if (t.edtl < l.bs) return check(t, sk::illegal_request, Asc{0x0e, 0x03});
+  // Exactly one block of data-out: anything else is a malformed command
+  // (libiscsi's InvalidDataOutSize sends half and double a block).
+  if (t.edtl != l.bs) return check(t, sk::illegal_request, Asc{0x0e, 0x03});
   return need_data(t, Dir::out, l.bs);
 }
 

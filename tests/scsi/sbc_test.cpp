@@ -165,6 +165,9 @@ TEST_F(Sbc, WriteSameErrors) {
   expect_sense(run(h, cdb10(0x41, kBlocks, 1), blk), 5, 0x21);
   expect_sense(run(h, cdb16(0x93, ~0ull, 1), blk), 5, 0x21);
   expect_sense(run(h, cdb16(0x93, 0, (1u << 22) + 1), blk), 5, 0x24);  // beyond MAXIMUM WRITE SAME LENGTH
+  // Data-out other than one block.
+  expect_sense(run(h, cdb16(0x93, 0, 1, 0x08), blk, 256), 5, 0x0e, 0x03);
+  expect_sense(run(h, cdb16(0x93, 0, 1, 0x08), pattern(1024, 1), 1024), 5, 0x0e, 0x03);
 }
 
 std::vector<uint8_t> unmap_list(std::vector<std::pair<uint64_t, uint32_t>> d) {

@@ -74,7 +74,8 @@ Result Harness::run_cdb(const uint8_t* cdb, unsigned len, const std::vector<uint
   t->lun = wire_lun(lun);
   t->nexus = nexus ? nexus : nexus_;
   t->sense = sense;
-  t->edtl = edtl >= 0 ? uint32_t(edtl) : 0xffffffffu;  // patched below once data_len is known
+  // Default EDTL: the data-out supplied, or (data-in) the CDB's length once known.
+  t->edtl = edtl >= 0 ? uint32_t(edtl) : !out.empty() ? uint32_t(out.size()) : 0xffffffffu;
   bool done_flag = false;
   t->ctx = &done_flag;
   t->done = [](scsi::Task* tk) { *static_cast<bool*>(tk->ctx) = true; };
@@ -84,7 +85,7 @@ Result Harness::run_cdb(const uint8_t* cdb, unsigned len, const std::vector<uint
   r.data_len = t->data_len;
   std::vector<uint8_t> buf;
   if (!complete) {
-    if (edtl < 0) t->edtl = t->data_len;
+    if (edtl < 0 && out.empty()) t->edtl = t->data_len;
     uint32_t n = std::min(t->edtl, t->data_len);
     if (t->dir == scsi::Dir::out) {
       buf = out;
