@@ -83,16 +83,21 @@ unsigned vpd_device_id(const Target::Impl& im, const Lun* l, uint8_t* b) {
   d[3] = 4;
   put16(d + 6, 1);
   n += 8;
-  // Target device name: the iSCSI name, UTF-8, NUL-terminated, padded to 4.
-  d = b + n;
-  d[0] = 0x53;  // protocol iSCSI, UTF-8
-  d[1] = 0xa8;  // PIV, association target device, SCSI name string
-  unsigned nl = unsigned(std::min<size_t>(im.name.size(), 220));
-  unsigned padded = (nl + 1 + 3) & ~3u;
-  std::memset(d + 4, 0, padded);
-  std::memcpy(d + 4, im.name.data(), nl);
-  d[3] = uint8_t(padded);
-  n += 4 + padded;
+  // SCSI name strings (UTF-8, NUL-terminated, padded to 4): the target port
+  // ("<iqn>,t,0x0001") and the target device (the iSCSI name).
+  for (int dev = 0; dev < 2; ++dev) {
+    d = b + n;
+    d[0] = 0x53;                      // protocol iSCSI, UTF-8
+    d[1] = dev ? 0xa8 : 0x98;         // PIV, target device / target port, SCSI name string
+    std::string nm = im.name.substr(0, 200) + (dev ? "" : ",t,0x0001");
+    unsigned nl = unsigned(nm.size());
+    unsigned padded = (nl + 1 + 3) & ~3u;
+    std::memset(d + 4, 0, padded);
+    std::memcpy(d + 4, nm.data(), nl);
+    d[3] = uint8_t(padded);
+    d[2] = 0;
+    n += 4 + padded;
+  }
   b[1] = 0x83;
   put16(b + 2, uint16_t(n - 4));
   return n;
@@ -172,7 +177,7 @@ bool prep_inquiry(Target::Impl&, Task& t) {
 }
 
 void exec_inquiry(Target::Impl& im, Task& t) {
-  uint8_t b[512];
+  uint8_t b[1024];
   Lun* l = lun_of(t);
   unsigned n;
   if (!(t.cdb[1] & 0x01)) {

@@ -187,6 +187,8 @@ bool Target::prepare(Task& t) {
     if (op_has_sa(opc) && find_op(opc, 0xfffe) >= 0) return invalid_cdb(t, 1, 4);
     return check(t, sk::illegal_request, asc::invalid_opcode);
   }
+  // NACA: we do not support ACA, so SPC-4 wants INVALID FIELD IN CDB.
+  if (t.cdb[r->cdb_len - 1] & 0x04) return invalid_cdb(t, uint16_t(r->cdb_len - 1), 2);
   t.op_index = uint8_t(row);
   return r->prep(im, t);
 }

@@ -246,6 +246,11 @@ TEST(Misc, StartStopPreventAllowTur) {
   expect_sense(h.run({0x25, 0, 0, 0, 0, 1, 0, 0, 0, 0}), 5, 0x24);
   // Unknown service action of a known opcode.
   expect_sense(h.run({0x9e, 0x11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0}), 5, 0x24);
+  // NACA in the control byte: ACA is not supported.
+  Result naca = h.run({0x00, 0, 0, 0, 0, 0x04});
+  EXPECT_EQ(naca.asc, 0x24);
+  EXPECT_EQ(naca.sense[15], 0xca);  // SKSV, C/D, BPV, bit 2
+  EXPECT_EQ(naca.sense[17], 5);
   // Descriptor-format REQUEST SENSE.
   Result r = h.run({0x03, 1, 0, 0, 252, 0});
   ASSERT_TRUE(r.good());
