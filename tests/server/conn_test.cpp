@@ -381,3 +381,48 @@ TEST_F(ConnTest, StatsDumpCountsCommands) {
 
 }  // namespace
 }  // namespace sgv::testing
+
+namespace sgv::testing {
+namespace {
+
+// A session budget of one command's buffer: the second command cannot get
+// memory until the first one's vector is back. It must wait (the socket
+// stops being read, MaxCmdSN holds), not fail, and then complete.
+TEST(ConnBackpressure, CommandWaitsForMemoryInsteadOfFailing) {
+  server::Config cfg = small_config();
+  cfg.session_mem_limit = 65536;
+  server::Server srv(cfg);
+  ASSERT_EQ(srv.start(), 0);
+  Initiator ini(srv.bound_portals().at(0).second);
+  ASSERT_TRUE(ini.login());
+  uint8_t tur[16] = {};
+  ini.run(tur, 0, false, false, nullptr, nullptr, nullptr, 0);
+  auto a = pattern(65536, 1), b = pattern(65536, 2);
+  uint8_t cdb[16];
+  uint32_t itt1, itt2, itt3;
+  cdb_rw10(cdb, 0x2a, 0, 128);
+  ASSERT_TRUE(ini.scsi(cdb, 65536, false, true, &itt1, a.data(), 65536, true));
+  cdb_rw10(cdb, 0x2a, 128, 128);
+  ASSERT_TRUE(ini.scsi(cdb, 65536, false, true, &itt2, b.data(), 65536, true));
+  cdb_rw10(cdb, 0x2a, 256, 128);
+  ASSERT_TRUE(ini.scsi(cdb, 65536, false, true, &itt3, a.data(), 65536, true));
+  std::vector<uint32_t> done;
+  for (int i = 0; i < 3; ++i) {
+    Pdu p;
+    ASSERT_TRUE(ini.recv(p));
+    ASSERT_EQ(p.op(), Op::scsi_rsp);
+    EXPECT_EQ(p.h.status(), 0);
+    done.push_back(p.h.itt());
+  }
+  EXPECT_EQ(done, (std::vector<uint32_t>{itt1, itt2, itt3}));
+  std::vector<uint8_t> back(65536);
+  cdb_rw10(cdb, 0x28, 128, 128);
+  EXPECT_EQ(ini.run(cdb, 65536, true, false, nullptr, back.data(), nullptr, 0), 0);
+  EXPECT_EQ(back, b);
+  std::string s = srv.stats_dump();
+  EXPECT_EQ(s.find("mem_waits=0\n"), std::string::npos) << s.substr(0, 400);
+  srv.stop();
+}
+
+}  // namespace
+}  // namespace sgv::testing
