@@ -162,6 +162,9 @@ struct OrderStats {
   uint64_t built_segs = 0;     // segments over all vectors built (avg = built_segs / misses)
   uint64_t purged = 0;         // vectors purged idle
   uint64_t shrunk = 0;         // vectors dropped by shrink / pressure / watermark
+  uint64_t watermark_refusals = 0;  // misses the global budget refused
+  uint64_t waits = 0;               // waiters queued for this order
+  uint64_t wait_ns = 0;             // their total time from queue to grant
 };
 
 struct PoolStats {

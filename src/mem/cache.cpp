@@ -240,6 +240,7 @@ struct Builder {
         if (p.global_->charge(bytes, &refused) != 0) {
           t_refused = p.global_;
           im.watermark_refusals.fetch_add(1, std::memory_order_relaxed);
+          if (order >= 0) im.wm_refusals[order].fetch_add(1, std::memory_order_relaxed);
           return -ENOMEM;
         }
       }
@@ -625,7 +626,10 @@ void CacheEngine::offer_waiters(Pool& p, Waiter* self, Vec** self_out) {
     w->queued_ = false;
     w->next_ = w->prev_ = nullptr;
     p.waiters_.fetch_sub(1, std::memory_order_seq_cst);
-    im.wait_ns.fetch_add(now_ns() - w->enq_ns_, std::memory_order_relaxed);
+    uint64_t waited = now_ns() - w->enq_ns_;
+    im.wait_ns.fetch_add(waited, std::memory_order_relaxed);
+    int k = p.order_for(w->bytes_);
+    if (k >= 0) im.order_wait_ns[k].fetch_add(waited, std::memory_order_relaxed);
     lk.unlock();
     if (w == self) {
       *self_out = v;
@@ -657,6 +661,7 @@ int Pool::alloc_wait(size_t bytes, unsigned flags, Budget* charge, Waiter* w, Ve
     waiters_.fetch_add(1, std::memory_order_seq_cst);
   }
   impl_->waits.fetch_add(1, std::memory_order_relaxed);
+  if (int k = order_for(bytes); k >= 0) impl_->order_waits[k].fetch_add(1, std::memory_order_relaxed);
   // Memory freed between our refusal and the enqueue was not offered to us.
   // If that grants us, return it here: cb never runs inside alloc_wait.
   Vec* mine = nullptr;

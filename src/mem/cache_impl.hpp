@@ -73,6 +73,9 @@ struct Pool::Impl {
   std::atomic<uint64_t> built_segs[kOrders] = {};
   std::atomic<uint64_t> purged[kOrders] = {};
   std::atomic<uint64_t> shrunk[kOrders] = {};
+  std::atomic<uint64_t> wm_refusals[kOrders] = {};
+  std::atomic<uint64_t> order_waits[kOrders] = {};
+  std::atomic<uint64_t> order_wait_ns[kOrders] = {};
   std::atomic<uint64_t> oneshot_pages{0};  // pages of live one-shot vectors
   std::atomic<uint64_t> chains{0}, one_shot{0}, empty_returns{0}, watermark_refusals{0};
   std::atomic<uint64_t> budget_refusals{0}, source_failures{0}, waits{0}, wait_ns{0}, pressure_events{0};

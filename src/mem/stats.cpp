@@ -33,6 +33,9 @@ PoolStats Pool::stats() const {
       o.built_segs = im.built_segs[k].load(std::memory_order_relaxed);
       o.purged = im.purged[k].load(std::memory_order_relaxed);
       o.shrunk = im.shrunk[k].load(std::memory_order_relaxed);
+      o.watermark_refusals = im.wm_refusals[k].load(std::memory_order_relaxed);
+      o.waits = im.order_waits[k].load(std::memory_order_relaxed);
+      o.wait_ns = im.order_wait_ns[k].load(std::memory_order_relaxed);
       OrderStats& t = s.total;
       t.hits += o.hits, t.misses += o.misses, t.frees += o.frees, t.cached_vecs += o.cached_vecs;
       t.cached_pages += o.cached_pages, t.in_use_pages += o.in_use_pages, t.allocated_pages += o.allocated_pages;
@@ -44,10 +47,13 @@ PoolStats Pool::stats() const {
   s.one_shot = im.one_shot.load(std::memory_order_relaxed);
   s.empty_returns = im.empty_returns.load(std::memory_order_relaxed);
   s.watermark_refusals = im.watermark_refusals.load(std::memory_order_relaxed);
+  s.total.watermark_refusals = s.watermark_refusals;  // pool-wide, chains and one-shot included
   s.budget_refusals = im.budget_refusals.load(std::memory_order_relaxed);
   s.source_failures = im.source_failures.load(std::memory_order_relaxed);
   s.waits = im.waits.load(std::memory_order_relaxed);
   s.wait_ns = im.wait_ns.load(std::memory_order_relaxed);
+  s.total.waits = s.waits;
+  s.total.wait_ns = s.wait_ns;
   s.pressure_events = im.pressure_events.load(std::memory_order_relaxed);
   s.cached_bytes = s.total.cached_pages << kPageShift;
   s.in_use_bytes = (s.total.in_use_pages + oneshot) << kPageShift;
@@ -74,6 +80,14 @@ void put_order(std::string* out, const std::string& p, const OrderStats& o) {
   put(out, p + "built_segs", o.built_segs);
   put(out, p + "purged", o.purged);
   put(out, p + "shrunk", o.shrunk);
+  char spv[32];
+  std::snprintf(spv, sizeof spv, "%.2f", o.misses ? static_cast<double>(o.built_segs) / static_cast<double>(o.misses) : 0.0);
+  *out += p + "segs_per_vec=" + spv + "\n";
+}
+void put_order_extra(std::string* out, const std::string& p, const OrderStats& o) {
+  put(out, p + "watermark_refusals", o.watermark_refusals);
+  put(out, p + "waits", o.waits);
+  put(out, p + "wait_ns", o.wait_ns);
 }
 }  // namespace
 
@@ -83,9 +97,6 @@ std::string Pool::dump_stats() const {
   out += "name=" + s.name + "\n";
   put(&out, "max_order", s.max_order);
   put_order(&out, "", s.total);
-  char spv[32];
-  std::snprintf(spv, sizeof spv, "%.2f", s.segs_per_vec);
-  out += std::string("segs_per_vec=") + spv + "\n";
   put(&out, "chains", s.chains);
   put(&out, "one_shot", s.one_shot);
   put(&out, "empty_returns", s.empty_returns);
@@ -98,7 +109,11 @@ std::string Pool::dump_stats() const {
   put(&out, "cached_bytes", s.cached_bytes);
   put(&out, "in_use_bytes", s.in_use_bytes);
   put(&out, "allocated_bytes", s.allocated_bytes);
-  for (unsigned k = 0; k <= s.max_order; ++k) put_order(&out, "order" + std::to_string(k) + ".", s.order[k]);
+  for (unsigned k = 0; k <= s.max_order; ++k) {
+    std::string p = "order" + std::to_string(k) + ".";
+    put_order(&out, p, s.order[k]);
+    put_order_extra(&out, p, s.order[k]);
+  }
   if (global_) global_->dump(&out);
   return out;
 }

@@ -113,6 +113,7 @@ TEST(BudgetPool, GlobalDropsIdleVectorsBeforeRefusing) {
   Vec* c = nullptr;
   EXPECT_EQ(p.alloc(4096, 0, nullptr, &c), -ENOMEM);  // nothing idle left
   EXPECT_EQ(p.stats().watermark_refusals, 1u);
+  EXPECT_EQ(p.stats().order[0].watermark_refusals, 1u);
   b->release();
   EXPECT_TRUE(p.check_invariants());
 }

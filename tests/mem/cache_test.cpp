@@ -338,6 +338,9 @@ TEST(CacheStats, DumpHasTotalsAndOrders) {
   EXPECT_NE(d.find("order0.frees=2\n"), std::string::npos);
   EXPECT_NE(d.find("segs_per_vec=1.00\n"), std::string::npos);
   EXPECT_NE(d.find("order10.hits=0\n"), std::string::npos);
+  EXPECT_NE(d.find("order0.segs_per_vec=1.00\n"), std::string::npos);
+  EXPECT_NE(d.find("order0.waits=0\n"), std::string::npos);
+  EXPECT_NE(d.find("\nwatermark_refusals=0\n"), std::string::npos);
 }
 
 TEST(CacheThreads, FreeOnAnotherThreadReachesTheCache) {

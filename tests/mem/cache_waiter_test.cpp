@@ -72,6 +72,8 @@ TEST(CacheWaiter, FifoAndWholeGrants) {
   EXPECT_EQ(sess.used(), 0u);
   PoolStats s = p.stats();
   EXPECT_EQ(s.waits, 2u);
+  EXPECT_EQ(s.order[1].waits, 1u);
+  EXPECT_EQ(s.order[0].waits, 1u);
   EXPECT_TRUE(p.check_invariants());
 }
 
