@@ -130,7 +130,7 @@ TEST(Cursor, CompareFindsFirstMismatchEverywhere) {
       }
     // Past the end: shorter list compares less, at = what it had.
     std::vector<uint8_t> longer(T + 3, 0);
-    std::memcpy(longer.data(), f.data(), T);
+    if (T) std::memcpy(longer.data(), f.data(), T);
     size_t at = 0;
     EXPECT_EQ(compare_buf(l.span(), 0, longer.data(), T + 3, &at), -1);
     EXPECT_EQ(at, T);
