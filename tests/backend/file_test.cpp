@@ -260,3 +260,48 @@ TEST(NullBackend, ZerosAndNoCopy) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(FileBackend, DirectIoWithAlignedSegments) {
+  std::string path = std::string(SGV_BINARY_DIR) + "/sgv_direct_test.img";
+  int err = 0;
+  auto be = make_file({path, 1 << 20, true, true}, &err);
+  if (!be) {
+    unlink(path.c_str());
+    GTEST_SKIP() << "O_DIRECT not available here: " << err;
+  }
+  auto* a = static_cast<uint8_t*>(aligned_alloc(4096, 8192));
+  auto* b = static_cast<uint8_t*>(aligned_alloc(4096, 8192));
+  for (int i = 0; i < 8192; ++i) a[i] = uint8_t(i * 5);
+  Seg s{a, 8192};
+  Io w;
+  w.op = Io::Op::write;
+  w.offset = 4096;
+  w.len = 8192;
+  w.segs = &s;
+  w.nsegs = 1;
+  w.fua = true;
+  int r = run(*be, w);
+  if (r == -EINVAL) {
+    std::free(a);
+    std::free(b);
+    unlink(path.c_str());
+    GTEST_SKIP() << "filesystem refuses O_DIRECT I/O";
+  }
+  ASSERT_EQ(r, 0);
+  Seg rs{b, 8192};
+  Io rd;
+  rd.op = Io::Op::read;
+  rd.offset = 4096;
+  rd.len = 8192;
+  rd.segs = &rs;
+  rd.nsegs = 1;
+  ASSERT_EQ(run(*be, rd), 0);
+  EXPECT_EQ(std::memcmp(a, b, 8192), 0);
+  std::free(a);
+  std::free(b);
+  unlink(path.c_str());
+}
+
+}  // namespace
