@@ -77,7 +77,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (out.action == Login::Action::send_and_enter_ffp) {
         check(login.in_full_feature() && out.rsp.tsih() == 5);
         check(login.session().first_burst_length <= login.session().max_burst_length);
-        check(!login.session().immediate_data);
+        check(login.session().type == SessionType::discovery || !login.session().immediate_data);
         text = new (text_mem) TextExchange(dir, login.session(), 16384);
       }
     } else {
