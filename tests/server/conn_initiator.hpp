@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "iscsi/crc32c.hpp"
 #include "iscsi/pdu.hpp"
 #include "server/config.hpp"
 #include "server/server.hpp"
@@ -76,17 +77,31 @@ class Initiator {
     }
     return true;
   }
-  bool send(const Bhs& h, const void* data = nullptr, uint32_t len = 0) {
+  // bad_data_digest: corrupt the data digest (tests the target's check).
+  bool send(const Bhs& h, const void* data = nullptr, uint32_t len = 0, bool bad_data_digest = false) {
     Bhs x = h;
     x.set_data_len(len);
     if (!send_raw(x.b, 48)) return false;
+    uint8_t d[4];
+    if (hd_) {
+      iscsi::put_digest(d, iscsi::crc32c(x.b, 48));
+      if (!send_raw(d, 4)) return false;
+    }
     if (len) {
       if (!send_raw(data, len)) return false;
       static const uint8_t pad[4] = {};
       if (iscsi::pad_len(len) && !send_raw(pad, iscsi::pad_len(len))) return false;
+      if (dd_) {
+        uint32_t c = iscsi::crc32c_update(iscsi::kCrc32cInit, data, len);
+        c = iscsi::crc32c_update(c, pad, iscsi::pad_len(len));
+        iscsi::put_digest(d, iscsi::crc32c_final(c) ^ (bad_data_digest ? 1u : 0u));
+        if (!send_raw(d, 4)) return false;
+      }
     }
     return true;
   }
+  bool hd_ = false, dd_ = false;  // digests in force (after login)
+  bool digest_error_ = false;     // a received digest did not match
   bool recv_raw(void* p, size_t n, int timeout_ms) {
     uint8_t* b = static_cast<uint8_t*>(p);
     while (n) {
@@ -102,11 +117,22 @@ class Initiator {
   // false on timeout or close.
   bool recv(Pdu& p, int timeout_ms = 5000) {
     if (!recv_raw(p.h.b, 48, timeout_ms)) return false;
+    uint8_t d[4];
+    if (hd_) {
+      if (!recv_raw(d, 4, timeout_ms)) return false;
+      if (iscsi::get_digest(d) != iscsi::crc32c(p.h.b, 48)) digest_error_ = true;
+    }
     uint32_t n = p.h.data_len();
     p.data.resize(n);
     if (n && !recv_raw(p.data.data(), n, timeout_ms)) return false;
-    uint8_t pad[4];
+    uint8_t pad[4] = {};
     if (iscsi::pad_len(n) && !recv_raw(pad, iscsi::pad_len(n), timeout_ms)) return false;
+    if (dd_ && n) {
+      if (!recv_raw(d, 4, timeout_ms)) return false;
+      uint32_t c = iscsi::crc32c_update(iscsi::kCrc32cInit, p.data.data(), n);
+      c = iscsi::crc32c_update(c, pad, iscsi::pad_len(n));
+      if (iscsi::get_digest(d) != iscsi::crc32c_final(c)) digest_error_ = true;
+    }
     stat_sn_ = p.h.stat_sn() + 1;
     if (p.op() != Op::r2t && p.op() != Op::data_in) {
       exp_cmd_sn_seen_ = p.h.exp_cmd_sn();
@@ -184,12 +210,15 @@ class Initiator {
     auto got = parse(r.data);
     if (got.count("MaxRecvDataSegmentLength")) target_mrdsl_ = std::stoul(got["MaxRecvDataSegmentLength"]);
     negotiated_ = got;
+    hd_ = got["HeaderDigest"] == "CRC32C";
+    dd_ = got["DataDigest"] == "CRC32C";
     return true;
   }
 
   // SCSI Command. data: immediate data (already cut to what the caller wants).
   bool scsi(const uint8_t* cdb, uint32_t edtl, bool r, bool w, uint32_t* itt_out, const void* imm = nullptr,
-            uint32_t imm_len = 0, bool final = true, bool immediate = false, uint64_t lun = 0) {
+            uint32_t imm_len = 0, bool final = true, bool immediate = false, uint64_t lun = 0,
+            bool bad_digest = false) {
     Bhs h{};
     h.set_opcode(Op::scsi_cmd, immediate);
     h.set_flags(uint8_t((final ? 0x80 : 0) | (r ? 0x40 : 0) | (w ? 0x20 : 0) | 1));
@@ -202,7 +231,7 @@ class Initiator {
     h.set32(28, stat_sn_);
     std::memcpy(h.b + 32, cdb, 16);
     if (itt_out) *itt_out = itt;
-    return send(h, imm, imm_len);
+    return send(h, imm, imm_len, bad_digest);
   }
   bool data_out(uint32_t itt, uint32_t ttt, uint32_t data_sn, uint32_t offset, const void* d, uint32_t len,
                 bool final) {

@@ -426,3 +426,42 @@ TEST(ConnBackpressure, CommandWaitsForMemoryInsteadOfFailing) {
 
 }  // namespace
 }  // namespace sgv::testing
+
+namespace sgv::testing {
+namespace {
+
+TEST(ConnDigests, Crc32cBothWaysAndBadDataDigestRunsNothing) {
+  server::Server srv(small_config());
+  ASSERT_EQ(srv.start(), 0);
+  Initiator ini(srv.bound_portals().at(0).second);
+  ASSERT_TRUE(ini.login({{"HeaderDigest", "CRC32C,None"}, {"DataDigest", "CRC32C,None"}}));
+  ASSERT_TRUE(ini.hd_);
+  ASSERT_TRUE(ini.dd_);
+  uint8_t tur[16] = {};
+  ini.run(tur, 0, false, false, nullptr, nullptr, nullptr, 0);
+  auto a = pattern(8192, 4);
+  uint8_t cdb[16];
+  cdb_rw10(cdb, 0x2a, 0, 16);
+  EXPECT_EQ(ini.run(cdb, 8192, false, true, a.data(), nullptr, nullptr, 4096), 0);  // immediate + R2T
+  std::vector<uint8_t> back(8192);
+  cdb_rw10(cdb, 0x28, 0, 16);
+  EXPECT_EQ(ini.run(cdb, 8192, true, false, nullptr, back.data(), nullptr, 0), 0);
+  EXPECT_EQ(back, a);
+  EXPECT_FALSE(ini.digest_error_);
+  // Corrupted immediate data: Reject (data digest), the write does not run.
+  auto b = pattern(4096, 9);
+  cdb_rw10(cdb, 0x2a, 0, 8);
+  uint32_t itt;
+  ASSERT_TRUE(ini.scsi(cdb, 4096, false, true, &itt, b.data(), 4096, true, false, 0, true));
+  Pdu p;
+  ASSERT_TRUE(ini.recv(p));
+  EXPECT_EQ(p.op(), Op::reject);
+  EXPECT_EQ(p.h.reject_reason(), uint8_t(iscsi::RejectReason::data_digest));
+  cdb_rw10(cdb, 0x28, 0, 16);
+  EXPECT_EQ(ini.run(cdb, 8192, true, false, nullptr, back.data(), nullptr, 0), 0);
+  EXPECT_EQ(back, a);
+  srv.stop();
+}
+
+}  // namespace
+}  // namespace sgv::testing
