@@ -609,20 +609,41 @@ void CacheEngine::recycle_slow(Pool& p, Vec* v, ThreadCache* tc) {
 
 // ---- waiters ----------------------------------------------------------------
 
+// FIFO per budget: a waiter refused by a budget of its own chain (session,
+// LUN) blocks only the later waiters charged below that same budget; one
+// refused by what everyone shares (the global watermark, the page source, a
+// hit-only miss) blocks everyone behind it. So a session at its limit never
+// holds back another session's grant, and no waiter is overtaken by a later
+// one competing for the same memory.
 void CacheEngine::offer_waiters(Pool& p, Waiter* self, Vec** self_out) {
   if (t_in_offer) return;  // a release inside a grant: the outer loop continues
   Pool::Impl& im = *p.impl_;
   t_in_offer = true;
-  for (;;) {
-    std::unique_lock<std::mutex> lk(im.wmu);
-    Waiter* w = im.whead;
-    if (!w) break;
+  constexpr int kMaxBlocked = 8;
+  Budget* blocked[kMaxBlocked];
+  int nblocked = 0;
+  std::unique_lock<std::mutex> lk(im.wmu);
+  Waiter* w = im.whead;
+  while (w) {
+    bool skip = false;
+    for (Budget* b = w->charge_; b && !skip; b = b->parent())
+      for (int i = 0; i < nblocked && !skip; ++i) skip = blocked[i] == b;
+    if (skip) {
+      w = w->next_;
+      continue;
+    }
     Vec* v = nullptr;
-    // Strict FIFO: while the head cannot be served, nobody behind it is.
-    if (p.alloc(w->bytes_, w->flags_ & ~kReturnEmptyOnFail, w->charge_, &v) != 0) break;
-    im.whead = w->next_;
-    if (im.whead) im.whead->prev_ = nullptr;
-    else im.wtail = nullptr;
+    if (p.alloc(w->bytes_, w->flags_ & ~kReturnEmptyOnFail, w->charge_, &v) != 0) {
+      Budget* r = t_refused;
+      if (r == nullptr || r == p.global_ || r->counts_pages() || nblocked == kMaxBlocked) break;
+      blocked[nblocked++] = r;
+      w = w->next_;
+      continue;
+    }
+    if (w->prev_) w->prev_->next_ = w->next_;
+    else im.whead = w->next_;
+    if (w->next_) w->next_->prev_ = w->prev_;
+    else im.wtail = w->prev_;
     w->queued_ = false;
     w->next_ = w->prev_ = nullptr;
     p.waiters_.fetch_sub(1, std::memory_order_seq_cst);
@@ -633,9 +654,12 @@ void CacheEngine::offer_waiters(Pool& p, Waiter* self, Vec** self_out) {
     lk.unlock();
     if (w == self) {
       *self_out = v;
-      break;
+      t_in_offer = false;
+      return;
     }
     w->cb(w, v, 0);
+    lk.lock();
+    w = im.whead;  // the queue may have changed meanwhile (cancel, enqueue)
   }
   t_in_offer = false;
 }

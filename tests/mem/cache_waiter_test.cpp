@@ -77,6 +77,29 @@ TEST(CacheWaiter, FifoAndWholeGrants) {
   EXPECT_TRUE(p.check_invariants());
 }
 
+TEST(CacheWaiter, ASessionAtItsLimitDoesNotHoldBackAnother) {
+  Budget lun(nullptr, 0);
+  Budget slow(&lun, 4096), fast(&lun, 4096);
+  Pool p(testing::quiet_opts());
+  Vec *s1 = nullptr, *f1 = nullptr, *v = nullptr;
+  ASSERT_EQ(p.alloc(4096, 0, &slow, &s1), 0);
+  ASSERT_EQ(p.alloc(4096, 0, &fast, &f1), 0);
+  Got g;
+  TestWaiter ws1 = make(1, &g), ws2 = make(2, &g), wf = make(3, &g);
+  ASSERT_EQ(p.alloc_wait(4096, 0, &slow, &ws1, &v), -EINPROGRESS);
+  ASSERT_EQ(p.alloc_wait(4096, 0, &slow, &ws2, &v), -EINPROGRESS);
+  ASSERT_EQ(p.alloc_wait(4096, 0, &fast, &wf, &v), -EINPROGRESS);
+  f1->release();  // the fast session's waiter goes, past the slow one's
+  ASSERT_EQ(g.order, std::vector<int>{3});
+  s1->release();  // the slow session's waiters, in their order
+  ASSERT_EQ(g.order, (std::vector<int>{3, 1}));
+  g.vecs[1]->release();
+  ASSERT_EQ(g.order, (std::vector<int>{3, 1, 2}));
+  g.vecs[0]->release();
+  g.vecs[2]->release();
+  EXPECT_EQ(lun.used(), 0u);
+}
+
 TEST(CacheWaiter, CancelRemovesAQueuedWaiter) {
   Budget sess(nullptr, 4096);
   Pool p(testing::quiet_opts());
