@@ -176,6 +176,7 @@ struct Target::Impl {
   void queue_ua(Nexus* n, uint64_t lun, Asc code);  // takes n->ua_mu
   void queue_ua_others(Nexus* from, uint64_t lun, Asc code);  // every nexus but from; takes mu
   bool take_ua(Nexus* n, uint64_t lun, Asc* out);    // slow path of prepare
+  void clear_ua(Nexus* n, Asc code);                 // every LUN's `code` on n
   void lun_ids(std::vector<uint64_t>& out) const;
 };
 

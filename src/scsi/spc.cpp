@@ -205,6 +205,8 @@ bool prep_report_luns(Target::Impl&, Task& t) {
 void exec_report_luns(Target::Impl& im, Task& t) {
   std::vector<uint64_t> ids;  // management-style command: allocation is fine here
   if (t.cdb[2] != 1) im.lun_ids(ids);  // select 1: well-known LUNs only, we have none
+  // The initiator now has the new inventory (SPC-4: REPORT LUNS clears it).
+  if (t.nexus && t.nexus->ua_pending.load(std::memory_order_acquire)) im.clear_ua(t.nexus, asc::luns_changed);
   uint8_t h[8] = {};
   put32(h, uint32_t(ids.size() * 8));
   put_at(t, 0, h, 8);

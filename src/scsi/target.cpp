@@ -80,6 +80,15 @@ void Target::Impl::queue_ua_others(Nexus* from, uint64_t lun_id, Asc code) {
   return false;
 }
 
+void Target::Impl::clear_ua(Nexus* n, Asc code) {
+  std::lock_guard<std::mutex> g(n->ua_mu);
+  auto& q = n->ua;
+  q.erase(std::remove_if(q.begin(), q.end(),
+                         [&](const UaEntry& e) { return e.code.asc == code.asc && e.code.ascq == code.ascq; }),
+          q.end());
+  if (q.empty()) n->ua_pending.store(false, std::memory_order_relaxed);
+}
+
 void Target::Impl::lun_ids(std::vector<uint64_t>& out) const {
   std::lock_guard<std::mutex> g(mu);
   for (const auto& l : luns) out.push_back(l->id);

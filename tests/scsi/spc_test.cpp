@@ -219,12 +219,23 @@ TEST(UnitAttention, NewLunIsAnnounced) {
   cfg.id = 3;
   cfg.backend = sgv::backend::make_null(1 << 20);
   ASSERT_EQ(h.target().add_lun(std::move(cfg)), 0);
-  expect_sense(h.run({0x00, 0, 0, 0, 0, 0}), 6, 0x3f, 0x0e);
+  sgv::scsi::Nexus* other = h.target().open_nexus("iqn.other");
+  h.clear_ua(other);
+  sgv::scsi::LunConfig cfg5;
+  cfg5.id = 5;
+  cfg5.backend = sgv::backend::make_null(1 << 20);
+  ASSERT_EQ(h.target().add_lun(std::move(cfg5)), 0);
+  // A nexus that does not ask for the inventory is told on its next command.
+  expect_sense(h.run({0x00, 0, 0, 0, 0, 0}, {}, -1, 0, other), 6, 0x3f, 0x0e);
+  h.target().close_nexus(other);
   expect_sense(h.run({0x00, 0, 0, 0, 0, 0}, {}, -1, 3), 6, 0x29, 0x00);
+  // REPORT LUNS delivers the news and clears the pending 3F/0E on LUN 0.
   Result r = h.run({0xa0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0});
   ASSERT_TRUE(r.good());
-  EXPECT_EQ(r.data[3], 16);
+  EXPECT_TRUE(h.run({0x00, 0, 0, 0, 0, 0}).good());
+  EXPECT_EQ(r.data[3], 24);
   EXPECT_EQ(r.data[8 + 8 + 1], 3);
+  EXPECT_EQ(r.data[8 + 16 + 1], 5);
   sgv::scsi::LunConfig dup;
   dup.id = 3;
   dup.backend = sgv::backend::make_null(1 << 20);
