@@ -4,14 +4,16 @@
 # reports every test run and none failed. Prints "cu-summary FAMILY ran=N
 # passed=N failed=N skipped=N" for the report.
 #
-# usage: run_test_cu.sh FAMILY [timeout-seconds]
+# usage: run_test_cu.sh FAMILY|ALL [timeout-seconds]   (ALL: the whole suite)
 set -u
 family=$1
 limit=${2:-240}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
+select=(-t "$family")
+[ "$family" = ALL ] && select=()
 timeout -k 5 "$limit" iscsi-test-cu --dataloss -i iqn.2026-11.io.sgv:test-cu \
-  -I iqn.2026-11.io.sgv:test-cu-2 -t "$family" "$SGVD_URL/0" >"$out" 2>&1
+  -I iqn.2026-11.io.sgv:test-cu-2 "${select[@]}" "$SGVD_URL/0" >"$out" 2>&1
 st=$?
 cat "$out"
 # CUnit: "               tests     12     12     10      2        0"
