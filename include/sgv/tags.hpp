@@ -124,7 +124,9 @@ class TagQueue {
     return map_.init(depth, shift);
   }
 
-  // Non-blocking. -1 when full.
+  // Non-blocking. -1 when full. It does not look at the waiter queue, so it
+  // can take a tag ahead of queued waiters (as blk-mq's NOWAIT does);
+  // waiters are FIFO among themselves.
   int get() {
     int b = map_.get();
     return b < 0 ? b : b + static_cast<int>(base_);
