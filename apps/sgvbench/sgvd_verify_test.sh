@@ -3,14 +3,16 @@
 # correctly under concurrent load: a 64 MiB RAM LUN on a free loopback port,
 # sgvbench --verify with two sessions for 2 s on a 4 MiB region (so reads hit
 # blocks written earlier in the run); passes when sgvbench exits 0 with I/Os
-# done, reads checked and no failures. sgvd is killed whatever happens.
+# done, reads checked and no failures. Then 100 writes to a read-only LUN
+# must come back as 100 failures filed under CHECK CONDITION, DATA PROTECT,
+# ASC/ASCQ 0x27/0x00, with exit status 1. sgvd is killed whatever happens.
 set -u
 SGVD=$1
 SGVBENCH=$2
 IQN=iqn.2026-11.io.sgv:sgvbench-test
 dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$SGVD" --portal 127.0.0.1:"$port" --target "$IQN" --lun ram:64M --log-level warn >"$dir/sgvd.log" 2>&1 &
+"$SGVD" --portal 127.0.0.1:"$port" --target "$IQN" --lun ram:64M --lun ram:16M,ro --log-level warn >"$dir/sgvd.log" 2>&1 &
 pid=$!
 finish() {
   kill "$pid" 2>/dev/null
@@ -52,4 +54,24 @@ if not j["writes"] > 0: problems.append("no writes")
 if problems:
     print("FAIL:", ", ".join(problems)); sys.exit(1)
 print("ok: %.0f IOPS, %d reads verified" % (j["iops"], e["verified_reads"]))
+PY
+[ $? = 0 ] || exit 1
+
+"$SGVBENCH" --url "iscsi://127.0.0.1:$port/$IQN/1" --rw randwrite --qd 4 --ios 100 --time 10 \
+  --json >"$dir/ro.json" 2>"$dir/ro.err"
+rc=$?
+cat "$dir/ro.json"
+if [ $rc != 1 ]; then
+  echo "sgvbench on a read-only LUN exited $rc, want 1"; cat "$dir/ro.err"
+  exit 1
+fi
+python3 - "$dir/ro.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+e = j["errors"]
+want = [{"status": "CHECK_CONDITION", "status_code": 2, "sense_key": 7, "asc": 0x27, "ascq": 0,
+         "count": 100}]
+if e["failures"] != 100 or j["ios"] != 0 or e["by_status"] != want:
+    print("FAIL: want 100 failures, all DATA PROTECT 27/00; got", e); sys.exit(1)
+print("ok: read-only LUN refused 100 writes with DATA PROTECT 27/00")
 PY
