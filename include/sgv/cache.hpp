@@ -129,8 +129,9 @@ class Vec {
 };
 
 // A waiting allocation, embedded in the caller's memory (no allocation).
-// Fill cb/ctx, then Pool::alloc_wait. Waiters form one FIFO per pool and are
-// served strictly in order (the head blocks those behind it); to wake a
+// Fill cb/ctx, then Pool::alloc_wait. Waiters are FIFO per budget: one
+// refused by its session or LUN budget holds back only later waiters under
+// that budget; one refused by the global watermark holds back all. To wake a
 // reactor instead of running work in the freeing thread, the callback posts
 // to an eventfd or ring and returns. cb is called exactly once unless
 // cancel() returns true: from whichever thread freed the memory, with the
