@@ -6,10 +6,10 @@
 # RSS and minor page faults, and the loopback TCP ceiling measured alongside.
 #
 # Usage: bench/compare/run.sh            full run (~10 min)
-#        SHORT=1 bench/compare/run.sh    smoke run (1 s per workload)
+#        SHORT=1 bench/compare/run.sh    smoke run (1 round, 1 s per workload, ~1.5 min)
 # Environment: BUILD (build dir, default build-compare, configured and built
-# if sgvd/sgvbench are missing), OUT (results dir), ROUNDS (3), TIME (s per
-# workload, 3), SIZE (LUN size, 256M), TARGETS ("sgvd tgt istgt"), LUNS
+# if sgvd/sgvbench are missing), OUT (results dir), ROUNDS (3; SHORT: 1),
+# TIME (s per workload, 3; SHORT: 1), SIZE (LUN size, 256M), TARGETS ("sgvd tgt istgt"), LUNS
 # ("ram file"), PORT_BASE (3270: tgt, +1 istgt, +2 istgt control, +3 sgvd).
 # Needs root only to apt-get install tgt/istgt when they are missing.
 set -u
@@ -18,8 +18,7 @@ SRC=$(cd "$HERE/../.." && pwd)
 BUILD=${BUILD:-$SRC/build-compare}
 OUT=${OUT:-/tmp/sgv-compare-$(date +%Y%m%d-%H%M%S)}
 SHORT=${SHORT:-0}
-ROUNDS=${ROUNDS:-3}
-if [ "$SHORT" = 1 ]; then TIME=${TIME:-1}; else TIME=${TIME:-3}; fi
+if [ "$SHORT" = 1 ]; then TIME=${TIME:-1} ROUNDS=${ROUNDS:-1}; else TIME=${TIME:-3} ROUNDS=${ROUNDS:-3}; fi
 SIZE=${SIZE:-256M}
 TARGETS=${TARGETS:-"sgvd tgt istgt"}
 LUNS=${LUNS:-"ram file"}
