@@ -115,7 +115,6 @@ TEST(TextExchange, SingleRequestSingleResponse) {
   EXPECT_EQ(out.rsp.ttt(), kReservedTag);
   EXPECT_EQ(out.rsp.stat_sn(), 100u);
   EXPECT_EQ(out.rsp.data_len(), out.data.size());
-  TextPairs p;
   std::string keep(reinterpret_cast<const char*>(out.data.data()), out.data.size());
   // TargetName repeats legitimately in a response: count rather than parse.
   EXPECT_NE(keep.find("TargetName=iqn.2024-01.test:a"), std::string::npos);
