@@ -85,6 +85,8 @@ struct Lun {
   // mode_mu, read relaxed (a sense format switch needs no ordering).
   std::atomic<bool> d_sense{false};
   std::atomic<bool> swp{false};  // mirror of mode.swp, same rules as d_sense
+  // volatile cache && !mode.wce: every write must be FUA. Same rules as d_sense.
+  std::atomic<bool> force_fua{false};
   bool zero_copy_read = false;   // backend answers map_read(): READ uses its memory
   bool write_protected() const { return read_only || swp.load(std::memory_order_relaxed); }
 };

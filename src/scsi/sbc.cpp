@@ -156,7 +156,8 @@ bool prep_write(Target::Impl& im, Task& t) {
   Scratch& s = scratch(t);
   s.lba = rw.lba;
   s.nblocks = rw.n;
-  bool fua = c[0] != 0x0a && (c[1] & 0x08);
+  // With the write cache disabled by MODE SELECT every write is durable.
+  bool fua = (c[0] != 0x0a && (c[1] & 0x08)) || l.force_fua.load(std::memory_order_relaxed);
   s.flags = fua ? kFua : 0;
   return need_data(t, Dir::out, len);
 }

@@ -440,6 +440,7 @@ void exec_mode_select(Target::Impl& im, Task& t) {
   l.mode = m;
   l.d_sense.store(m.d_sense, std::memory_order_relaxed);
   l.swp.store(m.swp, std::memory_order_relaxed);
+  l.force_fua.store(l.be->volatile_cache() && !m.wce, std::memory_order_relaxed);
   if (changed) im.queue_ua_others(t.nexus, l.id, asc::mode_params_changed);
   finish(t);
 }

@@ -120,6 +120,7 @@ int Target::add_lun(LunConfig cfg) {
   l->read_only = cfg.read_only;
   l->thin = cfg.backend->supports_unmap();
   l->mode.wce = cfg.backend->volatile_cache();
+  l->force_fua.store(false, std::memory_order_relaxed);  // WCE starts as the cache is
   l->naa = fnv1a(std::to_string(cfg.id), fnv1a(impl_->name + ":"));
   if (cfg.serial.empty()) {
     char buf[17];

@@ -73,3 +73,54 @@ TEST_F(Errors, OtherIsInternalTargetFailure) {
 TEST_F(Errors, FlushAllReportsFirstError) { EXPECT_EQ(h.target().flush_all(), -EIO); }
 
 }  // namespace
+
+namespace {
+
+// Records the FUA flag of every write it sees.
+class FuaProbe final : public sgv::backend::Backend {
+ public:
+  const char* kind() const override { return "probe"; }
+  uint64_t size_bytes() const override { return 1 << 20; }
+  bool supports_unmap() const override { return false; }
+  bool volatile_cache() const override { return true; }
+  void submit(sgv::backend::Io& io) override {
+    if (io.op == sgv::backend::Io::Op::write) last_fua = io.fua;
+    if (io.op == sgv::backend::Io::Op::flush) ++flushes;
+    io.result = 0;
+    io.done(&io);
+  }
+  int flush_sync() override { return 0; }
+  int read_sync(uint64_t, const sgv::Seg*, unsigned) override { return 0; }
+  bool last_fua = false;
+  int flushes = 0;
+};
+
+TEST(Fua, CdbFuaAndDisabledWriteCacheReachTheBackend) {
+  auto probe = std::make_unique<FuaProbe>();
+  FuaProbe* p = probe.get();
+  Harness h(std::move(probe), 512);
+  h.clear_ua();
+  std::vector<uint8_t> blk(512, 9);
+  ASSERT_TRUE(h.run({0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0}, blk).good());
+  EXPECT_FALSE(p->last_fua);
+  ASSERT_TRUE(h.run({0x2a, 0x08, 0, 0, 0, 0, 0, 0, 1, 0}, blk).good());
+  EXPECT_TRUE(p->last_fua);
+  ASSERT_TRUE(h.run({0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0}).good());
+  EXPECT_EQ(p->flushes, 1);
+  // WCE reported on, then switched off through MODE SELECT: writes become FUA.
+  Result ms = h.run({0x1a, 0x08, 0x08, 0, 255, 0});
+  ASSERT_TRUE(ms.good());
+  EXPECT_EQ(ms.data[4 + 2] & 0x04, 0x04);
+  std::vector<uint8_t> params(4 + 20, 0);
+  std::copy(ms.data.begin() + 4, ms.data.begin() + 24, params.begin() + 4);
+  params[4 + 2] &= uint8_t(~0x04);
+  ASSERT_TRUE(h.run({0x15, 0x10, 0, 0, uint8_t(params.size()), 0}, params).good());
+  ASSERT_TRUE(h.run({0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0}, blk).good());
+  EXPECT_TRUE(p->last_fua);
+  // UNMAP on a LUN without thin provisioning is not supported.
+  Result u = h.run({0x42, 0, 0, 0, 0, 0, 0, 0, 24, 0}, std::vector<uint8_t>(24, 0));
+  EXPECT_EQ(u.key, 5);
+  EXPECT_EQ(u.asc, 0x20);
+}
+
+}  // namespace
