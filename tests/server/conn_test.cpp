@@ -465,3 +465,67 @@ TEST(ConnDigests, Crc32cBothWaysAndBadDataDigestRunsNothing) {
 
 }  // namespace
 }  // namespace sgv::testing
+
+namespace sgv::testing {
+namespace {
+
+// The target pings an idle initiator every nop_interval_s and drops the
+// connection when a ping stays unanswered for nop_timeout_s.
+TEST(ConnNop, TargetPingsIdleInitiatorAndDropsTheSilentOne) {
+  server::Config cfg = small_config();
+  cfg.iscsi.nop_interval_s = 1;
+  cfg.iscsi.nop_timeout_s = 1;
+  server::Server srv(cfg);
+  ASSERT_EQ(srv.start(), 0);
+  Initiator ini(srv.bound_portals().at(0).second);
+  ASSERT_TRUE(ini.login());
+  Pdu p;
+  ASSERT_TRUE(ini.recv(p, 10000));
+  ASSERT_EQ(p.op(), Op::nop_in);
+  EXPECT_EQ(p.h.itt(), iscsi::kReservedTag);
+  ASSERT_NE(p.h.ttt(), iscsi::kReservedTag);
+  // Answer: NOP-Out with ITT 0xffffffff echoing the TTT.
+  Bhs h{};
+  h.set_opcode(Op::nop_out, true);
+  h.set_flags(0x80);
+  h.set_itt(iscsi::kReservedTag);
+  h.set_ttt(p.h.ttt());
+  h.set32(24, ini.cmd_sn_);
+  ASSERT_TRUE(ini.send(h));
+  // Next ping comes; this time stay silent: the connection goes.
+  ASSERT_TRUE(ini.recv(p, 10000));
+  ASSERT_EQ(p.op(), Op::nop_in);
+  EXPECT_TRUE(ini.closed_by_peer(10000));
+  srv.stop();
+}
+
+TEST(ConnFileLun, WriteReadThroughIoUring) {
+  server::Config cfg = small_config();
+  std::string path = std::string(SGV_BINARY_DIR) + "/conn_test_file_lun.img";
+  cfg.targets[0].luns[0].kind = server::LunSpec::Kind::file;
+  cfg.targets[0].luns[0].path = path;
+  cfg.targets[0].luns[0].size_bytes = 8u << 20;
+  cfg.reactors = 2;
+  server::Server srv(cfg);
+  ASSERT_EQ(srv.start(), 0);
+  for (int conn = 0; conn < 2; ++conn) {  // round-robin: both reactors serve one
+    Initiator ini(srv.bound_portals().at(0).second);
+    ini.isid_ = 0x5000 + conn;
+    ASSERT_TRUE(ini.login());
+    uint8_t tur[16] = {};
+    ini.run(tur, 0, false, false, nullptr, nullptr, nullptr, 0);
+    auto a = pattern(131072, uint8_t(conn));
+    uint8_t cdb[16];
+    cdb_rw10(cdb, 0x2a, 1000 + conn * 256, 256);
+    EXPECT_EQ(ini.run(cdb, 131072, false, true, a.data(), nullptr, nullptr, 65536), 0);
+    std::vector<uint8_t> back(131072);
+    cdb_rw10(cdb, 0x28, 1000 + conn * 256, 256);
+    EXPECT_EQ(ini.run(cdb, 131072, true, false, nullptr, back.data(), nullptr, 0), 0);
+    EXPECT_EQ(back, a);
+  }
+  srv.stop();
+  ::unlink(path.c_str());
+}
+
+}  // namespace
+}  // namespace sgv::testing
