@@ -16,6 +16,26 @@
     }                                                             \
   } while (0)
 
+/* Caller-supplied pages: one page per call from a static arena. */
+static char arena[16 * 4096] __attribute__((aligned(4096)));
+static int hook_gets, hook_puts;
+static int hook_get(void *priv, size_t max_pages, struct sgv_page_run *out) {
+  int *next = (int *)priv;
+  (void)max_pages;
+  if (*next >= 16) return -ENOMEM;
+  out->addr = arena + (size_t)(*next)++ * 4096;
+  out->pages = 1;
+  out->fd = -1;
+  out->offset = 0;
+  ++hook_gets;
+  return 0;
+}
+static void hook_put(void *priv, const struct sgv_page_run *run) {
+  (void)priv;
+  (void)run;
+  ++hook_puts;
+}
+
 static size_t seg_total(const sgv_vec *v) {
   unsigned n = 0, i;
   const struct sgv_seg *s = sgv_segs(v, &n);
@@ -91,6 +111,39 @@ int main(void) {
   CHECK(mpool != NULL);
   CHECK(sgv_alloc(mpool, 4096, 0, NULL, &v) == 0);
   CHECK(sgv_seg_fd(v, 0, &off) >= 0);
+  sgv_free(v);
+  sgv_pool_destroy(mpool);
+
+  /* Hooks with private data, tail clustering: 4 single pages, 1 segment. */
+  {
+    int next = 0;
+    sgv_pool *hpool;
+    sgv_pool_opts_init(&o);
+    o.page_source = SGV_PAGES_HOOKS;
+    o.hooks.get = hook_get;
+    o.hooks.put = hook_put;
+    o.hooks.priv = &next;
+    o.clustering = SGV_CLUSTER_TAIL;
+    o.purge_interval_ms = -1;
+    hpool = sgv_pool_create(&o, NULL);
+    CHECK(hpool != NULL);
+    CHECK(sgv_alloc(hpool, 4 * 4096, 0, NULL, &v) == 0);
+    CHECK(hook_gets == 4);
+    CHECK(sgv_segs(v, &n)[0].addr == arena && n == 1);
+    sgv_free(v);
+    sgv_pool_destroy(hpool);
+    CHECK(hook_puts == 4);
+  }
+
+  /* Hugetlb falls back to ordinary pages where none are reserved. */
+  sgv_pool_opts_init(&o);
+  o.page_source = SGV_PAGES_HUGETLB;
+  o.purge_interval_ms = -1;
+  mpool = sgv_pool_create(&o, NULL);
+  CHECK(mpool != NULL);
+  CHECK(sgv_alloc(mpool, 4u << 20, 0, NULL, &v) == 0);
+  CHECK(seg_total(v) == 4u << 20);
+  memset(sgv_segs(v, &n)[0].addr, 1, 4096);
   sgv_free(v);
   sgv_pool_destroy(mpool);
 
