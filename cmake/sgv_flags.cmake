@@ -1,5 +1,9 @@
 # Compiler flags shared by every target.
-add_compile_options(-Wall -Wextra -Wshadow=local -Wno-missing-field-initializers)
+add_compile_options(-Wall -Wextra -Wno-missing-field-initializers)
+# clang 14 has no -Wshadow=local and -Werror turns the unknown option into an error.
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  add_compile_options(-Wshadow=local)
+endif()
 if(SGV_WERROR)
   add_compile_options(-Werror)
 endif()
