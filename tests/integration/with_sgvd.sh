@@ -8,7 +8,8 @@
 # In sgvd flags and the command, @WORK@ becomes a scratch directory that
 # holds lun.img (a 64 MiB sparse file). The command sees SGVD_HOST,
 # SGVD_PORT, SGVD_PORTAL (host:port), SGVD_TARGET (first target served),
-# SGVD_URL (iscsi://portal/target), SGVD_WORK and SGVD_PID.
+# SGVD_URL (iscsi://portal/target), SGVD_PORTALS (every bound portal,
+# space-separated), SGVD_WORK and SGVD_PID.
 set -u
 sgvd=$1; shift
 work=$(mktemp -d "${TMPDIR:-/tmp}/sgv-it.XXXXXX")
@@ -66,8 +67,9 @@ if [ -z "$line" ]; then echo "with_sgvd: sgvd did not start serving within 20 s"
 # "sgvd: serving TARGET LUN ... on HOST:PORT[, HOST:PORT...]"
 target=$(sed -E 's/^sgvd: serving ([^ ]+) .*/\1/' <<<"$line")
 portal=$(sed -E 's/.* on ([^ ,]+).*/\1/' <<<"$line")
+portals=$(sed -E 's/.* on //; s/,//g' <<<"$line")
 export SGVD_TARGET=$target SGVD_PORTAL=$portal SGVD_HOST=${portal%:*} SGVD_PORT=${portal##*:}
-export SGVD_URL="iscsi://$portal/$target" SGVD_WORK=$work SGVD_PID=$pid
+export SGVD_URL="iscsi://$portal/$target" SGVD_WORK=$work SGVD_PID=$pid SGVD_PORTALS=$portals
 if [ "$SGVD_PORT" = "0" ] || [ -z "$SGVD_PORT" ]; then
   echo "with_sgvd: sgvd did not report its bound port: $line" >&2; exit 1
 fi
