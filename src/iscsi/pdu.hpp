@@ -304,6 +304,8 @@ struct BhsLimits {
   bool full_feature = true;  // false during login: only Login Requests are valid
 };
 
+// Per-PDU hot path, budget: one switch on the opcode and a handful of
+// compares on the 48 bytes already in cache; no other memory touched.
 // Structural checks of a received BHS that need no session state: a known
 // initiator opcode, AHS only where allowed (SCSI Command), data segments
 // only where allowed and within our MaxRecvDataSegmentLength, the F bit on
