@@ -5,7 +5,9 @@
 //
 // Command state lives in a per-connection table of preallocated command
 // slots (Cmd: the scsi::Task, its sense buffer and the transport state);
-// nothing is allocated per command in steady state. Buffers come from the
+// nothing is allocated per command in steady state. (sgv::TagSet landed
+// after this was written; a connection is served by one reactor thread, so
+// a plain free stack is enough here and the TagSet switch is left to do.) Buffers come from the
 // SGV pool charged to the session budget; when the budget refuses, the
 // connection stops reading the socket (TCP pushes back on the initiator)
 // and stops opening the CmdSN window until the pool's waiter grants memory.

@@ -71,6 +71,11 @@ bool Conn::pdu_login() {
     max_cmd_sn_ = h.cmd_sn();
     isid_ = h.isid();
     L.p.max_recv_dsl_target = lim_.max_recv_data_segment_length;
+    // Keys the initiator leaves out keep the RFC default only where that
+    // default is within what we allow.
+    L.p.immediate_data = lim_.immediate_data;
+    L.p.max_burst = std::min<uint32_t>(262144, lim_.max_burst_length);
+    L.p.first_burst = std::min<uint32_t>(65536, lim_.first_burst_length);
   }
   L.text.append(reinterpret_cast<const char*>(reader_.buffer()), h.data_len());
   if (L.text.size() > 65536) return false;  // unbounded negotiation: drop
