@@ -84,6 +84,10 @@ Cmd* Conn::take_slot() {
   t.xfer_len = 0;
   t.done = &Conn::task_done;
   t.ctx = c;
+  // The core may keep per-command state here; a reused slot starts clean.
+  std::memset(t.core_scratch, 0, sizeof t.core_scratch);
+  t.lun_obj = nullptr;
+  t.op_index = 0;
   return c;
 }
 
