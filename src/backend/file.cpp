@@ -24,6 +24,7 @@ namespace sgv::backend {
 namespace {
 
 constexpr unsigned kRingEntries = 256;
+constexpr unsigned kIovMax = 1024;  // IOV_MAX: longer lists go out in pieces
 
 // One ring per thread; created lazily, torn down at thread exit.
 struct ThreadRing {
@@ -151,16 +152,23 @@ void prep(FileBackend* be, Io& io, io_uring_sqe* sqe) {
   switch (io.op) {
     case Io::Op::read:
     case Io::Op::write: {
-      // Find where the remainder starts in the caller's segments.
+      // Find where the remainder starts in the caller's segments, then take
+      // the whole segments that fit in what is left of io.len (the segments
+      // may describe more than io.len) and at most IOV_MAX of them.
       unsigned i = 0;
       uint64_t skip = io.be_done;
       while (i < io.nsegs && skip >= io.segs[i].len) skip -= io.segs[i++].len;
+      uint64_t left = io.len - io.be_done;
+      unsigned n = 0;
+      uint64_t acc = 0;
+      if (skip == 0)
+        while (i + n < io.nsegs && n < kIovMax && acc + io.segs[i + n].len <= left) acc += io.segs[i + n++].len;
       const struct iovec* iov = as_iovec(io.segs + i);
-      unsigned n = io.nsegs - i;
-      io.be_split = skip != 0;
+      io.be_split = n == 0;
       if (io.be_split) {
-        // A segment was cut mid-way: send its tail alone, the rest follows.
-        io.be_iov = {static_cast<uint8_t*>(io.segs[i].addr) + skip, io.segs[i].len - skip};
+        // A segment cut mid-way or past io.len: send that piece alone.
+        uint64_t piece = io.segs[i].len - skip;
+        io.be_iov = {static_cast<uint8_t*>(io.segs[i].addr) + skip, piece < left ? piece : left};
         iov = &io.be_iov;
         n = 1;
       }

@@ -34,7 +34,12 @@ class NullBackend final : public Backend {
     if (io.offset > size_ || io.len > size_ - io.offset) {
       io.result = -EINVAL;
     } else if (io.op == Io::Op::read) {
-      for (unsigned i = 0; i < io.nsegs; ++i) std::memset(io.segs[i].addr, 0, io.segs[i].len);
+      uint64_t left = io.len;
+      for (unsigned i = 0; i < io.nsegs && left; ++i) {
+        size_t n = io.segs[i].len < left ? io.segs[i].len : left;
+        std::memset(io.segs[i].addr, 0, n);
+        left -= n;
+      }
     }
     io.done(&io);
   }

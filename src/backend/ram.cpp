@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -59,19 +60,25 @@ class RamBackend final : public Backend {
   int run(Io& io) {
     if (io.offset > size_ || io.len > size_ - io.offset) return -EINVAL;
     switch (io.op) {
+      // io.len bounds the transfer: the segments may describe more (a
+      // transport buffer that also holds data beyond the CDB's length).
       case Io::Op::read: {
-        uint64_t off = io.offset;
-        for (unsigned i = 0; i < io.nsegs; ++i) {
-          std::memcpy(io.segs[i].addr, base_ + off, io.segs[i].len);
-          off += io.segs[i].len;
+        uint64_t off = io.offset, left = io.len;
+        for (unsigned i = 0; i < io.nsegs && left; ++i) {
+          size_t n = std::min<uint64_t>(io.segs[i].len, left);
+          std::memcpy(io.segs[i].addr, base_ + off, n);
+          off += n;
+          left -= n;
         }
         return 0;
       }
       case Io::Op::write: {
-        uint64_t off = io.offset;
-        for (unsigned i = 0; i < io.nsegs; ++i) {
-          std::memcpy(base_ + off, io.segs[i].addr, io.segs[i].len);
-          off += io.segs[i].len;
+        uint64_t off = io.offset, left = io.len;
+        for (unsigned i = 0; i < io.nsegs && left; ++i) {
+          size_t n = std::min<uint64_t>(io.segs[i].len, left);
+          std::memcpy(base_ + off, io.segs[i].addr, n);
+          off += n;
+          left -= n;
         }
         // Pairs with nothing: a statistic read by tests after the fact.
         copied_.fetch_add(io.len, std::memory_order_relaxed);

@@ -20,7 +20,10 @@ namespace sgv::scsi {
 constexpr uint64_t kMaxLuns = 16384;       // flat space addressing limit
 constexpr uint32_t kMaxUnmapBlocks = 1u << 20;   // VPD B0 MAXIMUM UNMAP LBA COUNT (initiators distrust more)
 constexpr uint32_t kMaxUnmapDescs = 256;         // VPD B0 MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT
-constexpr uint32_t kMaxWriteSameBlocks = 1u << 22;  // VPD B0 MAXIMUM WRITE SAME LENGTH
+// VPD B0 MAXIMUM WRITE SAME LENGTH. Kept under 65536: initiators (libiscsi's
+// WriteSame16.Unmap) that see >= 65536 set up the range with one 32 MiB WRITE,
+// beyond our transfer limit.
+constexpr uint32_t kMaxWriteSameBlocks = 65535;
 
 // Sense keys and the (asc, ascq) pairs the core reports.
 namespace sk {

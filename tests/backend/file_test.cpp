@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -302,6 +303,44 @@ TEST(FileBackend, DirectIoWithAlignedSegments) {
   std::free(a);
   std::free(b);
   unlink(path.c_str());
+}
+
+}  // namespace
+
+namespace {
+
+// A transport buffer may hold more than the command moves: io.len bounds it.
+void check_len_bounds(Backend& be) {
+  std::vector<uint8_t> a(3000, 'x'), b(3000, 'y');
+  Seg segs[2] = {{a.data(), a.size()}, {b.data(), b.size()}};
+  Io w;
+  w.op = Io::Op::write;
+  w.offset = 0;
+  w.len = 4096;  // ends inside the second segment
+  w.segs = segs;
+  w.nsegs = 2;
+  ASSERT_EQ(run(be, w), 0);
+  std::vector<uint8_t> rd(8192, 1);
+  Seg rs{rd.data(), rd.size()};
+  ASSERT_EQ(be.read_sync(0, &rs, 1), 0);
+  EXPECT_EQ(std::count(rd.begin(), rd.begin() + 3000, 'x'), 3000);
+  EXPECT_EQ(std::count(rd.begin() + 3000, rd.begin() + 4096, 'y'), 1096);
+  EXPECT_EQ(std::count(rd.begin() + 4096, rd.end(), 0), 4096);
+}
+
+TEST(IoLen, FileWritesOnlyIoLen) {
+  TmpFile f;
+  int err = 0;
+  auto be = make_file({f.path, 1 << 20}, &err);
+  ASSERT_TRUE(be);
+  check_len_bounds(*be);
+}
+
+TEST(IoLen, RamWritesOnlyIoLen) {
+  int err = 0;
+  auto be = make_ram({1 << 20}, &err);
+  ASSERT_TRUE(be);
+  check_len_bounds(*be);
 }
 
 }  // namespace
