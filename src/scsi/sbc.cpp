@@ -151,7 +151,11 @@ bool prep_write(Target::Impl& im, Task& t) {
       t.data_len = len;
       return good(t);
     }
-    if (t.edtl & (l.bs - 1)) return check(t, sk::illegal_request, Asc{0x0e, 0x03});
+    if (t.edtl & (l.bs - 1)) {
+      t.dir = Dir::out;  // so the transport reports the overflow residual too
+      t.data_len = len;
+      return check(t, sk::illegal_request, Asc{0x0e, 0x03});
+    }
   }
   Scratch& s = scratch(t);
   s.lba = rw.lba;
@@ -360,7 +364,11 @@ bool prep_write_same(Target::Impl&, Task& t) {
   if (ndob) return need_data(t, Dir::none, 0);
   // Exactly one block of data-out: anything else is a malformed command
   // (libiscsi's InvalidDataOutSize sends half and double a block).
-  if (t.edtl != l.bs) return check(t, sk::illegal_request, Asc{0x0e, 0x03});
+  if (t.edtl != l.bs) {
+    t.dir = Dir::out;
+    t.data_len = l.bs;
+    return check(t, sk::illegal_request, Asc{0x0e, 0x03});
+  }
   return need_data(t, Dir::out, l.bs);
 }
 
