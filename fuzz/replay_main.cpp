@@ -13,7 +13,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 static void run_file(const std::filesystem::path& p, unsigned& n) {
   std::ifstream in(p, std::ios::binary);
   std::vector<uint8_t> buf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  LLVMFuzzerTestOneInput(buf.data(), buf.size());
+  // libFuzzer never passes a null pointer, not even for an empty input.
+  static const uint8_t empty = 0;
+  LLVMFuzzerTestOneInput(buf.empty() ? &empty : buf.data(), buf.size());
   ++n;
 }
 
@@ -28,8 +30,9 @@ int main(int argc, char** argv) {
       run_file(p, n);
     }
   }
-  // Always exercise the empty input too.
-  LLVMFuzzerTestOneInput(nullptr, 0);
+  // Always exercise the empty input too (non-null, as libFuzzer passes it).
+  static const uint8_t empty = 0;
+  LLVMFuzzerTestOneInput(&empty, 0);
   std::printf("replayed %u inputs\n", n + 1);
   return 0;
 }
