@@ -14,6 +14,14 @@
 // Only load is kept per level (one CAS per level per charge); used is
 // derived from it on demand, so reading it walks the subtree.
 //
+// A second limit outside the tree ("also", optional): a budget can name
+// one more budget that every charge to it must also fit, charged after its
+// own chain and rolled back whole when it refuses. sgvd gives each session
+// one child budget per LUN (under that LUN's budget) that all name the
+// session's own total budget as their "also", so a command is held to both
+// its LUN's limit and its session's limit although a tree node has one
+// parent. The also budget must be a root (no parent) and outlive this one.
+//
 // A budget given to a Pool as its global budget counts the pages the pool
 // holds (cached + in use); charges from its descendants stop below it,
 // because every in-use byte they count is already one of those pages.
@@ -43,7 +51,8 @@ struct BudgetStats {
 class Budget {
  public:
   // limit 0 = unlimited. reserve must fit in the parent's limit.
-  Budget(Budget* parent, size_t limit_bytes, size_t reserve_bytes = 0, const char* name = "");
+  Budget(Budget* parent, size_t limit_bytes, size_t reserve_bytes = 0, const char* name = "",
+         Budget* also = nullptr);
   ~Budget();  // asserts nothing is charged and no children remain
   Budget(const Budget&) = delete;
   Budget& operator=(const Budget&) = delete;
@@ -64,6 +73,7 @@ class Budget {
   uint64_t refusals() const { return refusals_.load(std::memory_order_relaxed); }
   uint64_t waits() const { return waits_.load(std::memory_order_relaxed); }
   Budget* parent() const { return parent_; }
+  Budget* also() const { return also_; }
   const std::string& name() const { return name_; }
   BudgetStats stats() const;
   // Appends key=value lines prefixed "budget.<name>.".
@@ -84,6 +94,7 @@ class Budget {
   static int adjust(Budget* b, long long d, bool check, bool first, Budget** refused);
 
   Budget* const parent_;
+  Budget* const also_;  // second limit every charge here must also fit (root)
   const size_t limit_;
   const size_t reserve_;
   const std::string name_;

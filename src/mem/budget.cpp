@@ -20,8 +20,9 @@ namespace {
 long long contrib(size_t load, size_t reserve) { return static_cast<long long>(std::max(load, reserve)); }
 }  // namespace
 
-Budget::Budget(Budget* parent, size_t limit_bytes, size_t reserve_bytes, const char* name)
-    : parent_(parent), limit_(limit_bytes), reserve_(reserve_bytes), name_(name ? name : "") {
+Budget::Budget(Budget* parent, size_t limit_bytes, size_t reserve_bytes, const char* name, Budget* also)
+    : parent_(parent), also_(also), limit_(limit_bytes), reserve_(reserve_bytes), name_(name ? name : "") {
+  assert((!also_ || (also_->parent_ == nullptr && also_ != this)) && "an also budget is a root");
   if (parent_) {
     std::lock_guard<std::mutex> lk(parent_->kids_mu_);
     parent_->kids_.push_back(this);
@@ -91,7 +92,12 @@ int Budget::adjust(Budget* b, long long d, bool check, bool first, Budget** refu
 
 int Budget::charge(size_t bytes, Budget** refused_by) {
   if (bytes == 0) return 0;
-  return adjust(this, static_cast<long long>(bytes), true, true, refused_by);
+  long long d = static_cast<long long>(bytes);
+  int rc = adjust(this, d, true, true, refused_by);
+  if (rc != 0 || !also_) return rc;
+  rc = adjust(also_, d, true, true, refused_by);
+  if (rc != 0) adjust(this, -d, false, true, nullptr);  // whole or nothing
+  return rc;
 }
 
 int Budget::charge(size_t bytes) { return charge(bytes, nullptr); }
@@ -100,6 +106,7 @@ void Budget::uncharge(size_t bytes) {
   if (bytes == 0) return;
   assert(load_.load(std::memory_order_relaxed) >= bytes && "uncharge of bytes never charged here");
   adjust(this, -static_cast<long long>(bytes), false, true, nullptr);
+  if (also_) adjust(also_, -static_cast<long long>(bytes), false, true, nullptr);
 }
 
 BudgetStats Budget::stats() const {

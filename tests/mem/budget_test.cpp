@@ -37,6 +37,38 @@ TEST(Budget, GrantsWholeOrRefusesWhole) {
   EXPECT_TRUE(lun.check_invariants());
 }
 
+// A session's per-LUN budgets sit under their LUNs and all name the
+// session's total as "also": a charge must fit the LUN chain and the session.
+TEST(Budget, AlsoBudgetIsASecondLimitChargedWholeOrNotAtAll) {
+  Budget global(nullptr, 1000);
+  Budget lun0(&global, 100), lun1(&global, 100);
+  Budget session(nullptr, 150);
+  Budget s_l0(&lun0, 0, 0, "s-lun0", &session), s_l1(&lun1, 0, 0, "s-lun1", &session);
+  EXPECT_EQ(s_l0.also(), &session);
+  Budget* who = nullptr;
+  EXPECT_EQ(s_l0.charge(100), 0);
+  EXPECT_EQ(s_l0.charge(1, &who), -ENOMEM);  // LUN 0 full
+  EXPECT_EQ(who, &lun0);
+  EXPECT_EQ(session.used(), 100u);
+  EXPECT_EQ(s_l1.charge(60, &who), -ENOMEM);  // LUN 1 has room, the session not
+  EXPECT_EQ(who, &session);
+  EXPECT_EQ(s_l1.used(), 0u);  // rolled back in the LUN chain too
+  EXPECT_EQ(lun1.used(), 0u);
+  EXPECT_EQ(global.used(), 100u);
+  EXPECT_EQ(s_l1.charge(50), 0);
+  EXPECT_EQ(session.used(), 150u);
+  EXPECT_EQ(global.used(), 150u);
+  EXPECT_TRUE(global.check_invariants());
+  EXPECT_TRUE(session.check_invariants());
+  s_l0.uncharge(100);
+  EXPECT_EQ(session.used(), 50u);
+  EXPECT_EQ(lun0.used(), 0u);
+  s_l1.uncharge(50);
+  EXPECT_EQ(session.used(), 0u);
+  EXPECT_EQ(global.used(), 0u);
+  EXPECT_EQ(session.peak(), 150u);
+}
+
 TEST(Budget, UnlimitedWhenLimitIsZero) {
   Budget b(nullptr, 0);
   EXPECT_EQ(b.charge(size_t{1} << 40), 0);
