@@ -358,12 +358,13 @@ void waiter_cb(Waiter* w, Vec* v, int status) {
 int Conn::get_buffer(Cmd* c, size_t bytes) {
   Vec* v = nullptr;
   int rc;
+  Budget* b = charge_budget(c->task.lun);
   if (post_grant) {
     c->waiter.cb = &waiter_cb;
     c->waiter.ctx = c;
-    rc = host_->pool()->alloc_wait(bytes, 0, budget_.get(), &c->waiter, &v);
+    rc = host_->pool()->alloc_wait(bytes, 0, b, &c->waiter, &v);
   } else {
-    rc = host_->pool()->alloc(bytes, 0, budget_.get(), &v);
+    rc = host_->pool()->alloc(bytes, 0, b, &v);
   }
   if (rc == -EINPROGRESS) {
     c->mem_wait = true;
@@ -377,6 +378,20 @@ int Conn::get_buffer(Cmd* c, size_t bytes) {
   c->alloc_len = bytes;
   fit_task_segs(c);
   return 0;
+}
+
+// The budget a command's buffer is charged to: the session's child of its
+// LUN's budget, which charges the session's total (budget_) as well, so both
+// the LUN's and the session's limits hold (global > LUN > session). Made at
+// the first command to each LUN: one allocation per LUN per session, never
+// per command. A Host without per-LUN budgets charges the session alone.
+Budget* Conn::charge_budget(uint64_t lun) {
+  for (auto& e : lun_budgets_)
+    if (e.first == lun) return e.second.get();
+  Budget* parent = host_->lun_budget(target_, lun);
+  if (!parent || !budget_ || budget_->parent()) return budget_.get();
+  lun_budgets_.emplace_back(lun, std::make_unique<Budget>(parent, 0, 0, "session-lun", budget_.get()));
+  return lun_budgets_.back().second.get();
 }
 
 // The backend moves exactly the bytes of task.segs, so when the buffer is

@@ -133,6 +133,7 @@ class Conn {
   Cmd* take_slot();
   void free_slot(Cmd* c);
   int get_buffer(Cmd* c, size_t bytes);
+  Budget* charge_budget(uint64_t lun);
   void fit_task_segs(Cmd* c);
   void start_exec(Cmd* c);
   static void task_done(scsi::Task* t);
@@ -169,7 +170,9 @@ class Conn {
   uint16_t tsih_ = 0;
   scsi::Target* target_ = nullptr;
   scsi::Nexus* nexus_ = nullptr;
-  std::unique_ptr<Budget> budget_;
+  std::unique_ptr<Budget> budget_;  // the session's total (a root when the Host has LUN budgets)
+  // Per LUN: the session's child of that LUN's budget (also charging budget_).
+  std::vector<std::pair<uint64_t, std::unique_ptr<Budget>>> lun_budgets_;
   uint32_t exp_cmd_sn_ = 0, max_cmd_sn_ = 0, stat_sn_ = 0;
   bool registered_ = false;
   // Login state.

@@ -66,6 +66,9 @@ class Host {
   // SendTargets response text (key=value\0...), "All" or one target name.
   virtual std::string send_targets(std::string_view which, std::string_view initiator) = 0;
   virtual std::string target_alias(std::string_view name) = 0;
+  // The budget of the LUN a command addresses (wire LUN), for the session's
+  // per-LUN child budget; nullptr: none (the session budget alone is charged).
+  virtual Budget* lun_budget(const scsi::Target* /*t*/, uint64_t /*lun*/) { return nullptr; }
   virtual Pool* pool() = 0;
   virtual const Limits& limits() = 0;
   // Session registry: a new session with the same ISID+InitiatorName

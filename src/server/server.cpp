@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "backend/backend.hpp"
+#include "scsi/core.hpp"  // decode_lun
 #include "scsi/target.hpp"
 #include "server/reactor.hpp"
 #include "sgv/cache.hpp"
@@ -74,7 +75,9 @@ struct Server::Impl {
         for (const auto& a : t.spec.allowed_initiators) ok |= a == initiator;
         if (!ok) return nullptr;
       }
-      *parent = t.lun_budgets.empty() ? global.get() : t.lun_budgets.front().get();
+      // The session's own total is a root; each command charges the session's
+      // child of its LUN's budget (lun_budget below), which charges that total too.
+      *parent = nullptr;
       return t.target.get();
     }
     return nullptr;
@@ -98,6 +101,18 @@ struct Server::Impl {
       }
     }
     return out;
+  }
+
+  // The budget of the LUN `wire_lun` of target t (nullptr: none such).
+  Budget* lun_budget(const scsi::Target* t, uint64_t wire_lun) {
+    uint64_t id = scsi::decode_lun(wire_lun);
+    for (TargetEntry& te : targets) {
+      if (te.target.get() != t) continue;
+      for (size_t i = 0; i < te.spec.luns.size() && i < te.lun_budgets.size(); ++i)
+        if (te.spec.luns[i].id == id) return te.lun_budgets[i].get();
+      return nullptr;
+    }
+    return nullptr;
   }
 
   uint16_t session_up(const void* conn, Reactor* r, std::string_view initiator, uint64_t isid,
@@ -136,6 +151,7 @@ struct Server::Impl::RHost : iscsi::Host {
   scsi::Target* find_target(std::string_view name, std::string_view initiator, Budget** lun_budget) override {
     return s->find_target(name, initiator, lun_budget);
   }
+  Budget* lun_budget(const scsi::Target* t, uint64_t lun) override { return s->lun_budget(t, lun); }
   std::string send_targets(std::string_view which, std::string_view initiator) override {
     return s->send_targets(which, initiator);
   }
@@ -283,7 +299,8 @@ int Server::start() {
       }
       uint64_t lim = ls.mem_limit ? ls.mem_limit : c.lun_mem_limit;
       if (lim > mem) lim = mem;
-      te.lun_budgets.push_back(std::make_unique<Budget>(s.global.get(), lim, 0, "lun"));
+      std::string bname = "t" + std::to_string(s.targets.size()) + ".lun" + std::to_string(ls.id);
+      te.lun_budgets.push_back(std::make_unique<Budget>(s.global.get(), lim, 0, bname.c_str()));
     }
     s.targets.push_back(std::move(te));
   }
@@ -390,6 +407,8 @@ std::string Server::stats_dump() const {
     }
   }
   if (s.global) s.global->dump(&out);
+  for (const TargetEntry& t : s.targets)
+    for (const auto& b : t.lun_budgets) b->dump(&out);
   return out;
 }
 

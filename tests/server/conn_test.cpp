@@ -529,3 +529,105 @@ TEST(ConnFileLun, WriteReadThroughIoUring) {
 
 }  // namespace
 }  // namespace sgv::testing
+
+namespace sgv::testing {
+namespace {
+
+// Budgets are global > LUN > session: a command is charged to the session's
+// child of its own LUN's budget, which also charges the session's total. So
+// LUN 1's limit holds for commands to LUN 1 (not only LUN 0's), a command to
+// LUN 1 costs LUN 0 nothing, and the session limit spans both LUNs.
+server::Config two_lun_config(uint64_t lun0_limit, uint64_t lun1_limit, uint64_t session_limit) {
+  server::Config cfg = small_config();
+  cfg.targets[0].luns[0].mem_limit = lun0_limit;
+  server::LunSpec l1 = cfg.targets[0].luns[0];
+  l1.id = 1;
+  l1.mem_limit = lun1_limit;
+  cfg.targets[0].luns.push_back(l1);
+  cfg.session_mem_limit = session_limit;
+  return cfg;
+}
+
+uint64_t wire_lun(uint64_t id) { return id << 48; }  // SAM peripheral addressing, bus 0
+
+uint64_t stat_of(const std::string& dump, const std::string& key) {
+  size_t p = dump.find("\n" + key + "=");
+  if (p == std::string::npos) return ~uint64_t{0};
+  return std::stoull(dump.substr(p + key.size() + 2));
+}
+
+// Sends three 64 KiB writes (LUNs as given) back to back, then expects them
+// all GOOD in order.
+void three_writes(Initiator& ini, const uint64_t luns[3]) {
+  auto a = pattern(65536, 3);
+  uint8_t cdb[16];
+  uint32_t itt[3];
+  for (int i = 0; i < 3; ++i) {
+    cdb_rw10(cdb, 0x2a, uint32_t(i) * 128, 128);
+    ASSERT_TRUE(ini.scsi(cdb, 65536, false, true, &itt[i], a.data(), 65536, true, false,
+                         wire_lun(luns[i])));
+  }
+  for (int i = 0; i < 3; ++i) {
+    Pdu p;
+    ASSERT_TRUE(ini.recv(p));
+    ASSERT_EQ(p.op(), Op::scsi_rsp);
+    EXPECT_EQ(p.h.status(), 0);
+    EXPECT_EQ(p.h.itt(), itt[i]);
+  }
+}
+
+std::unique_ptr<Initiator> logged_in(uint16_t port) {
+  auto ini = std::make_unique<Initiator>(port);
+  EXPECT_TRUE(ini->login());
+  uint8_t tur[16] = {};
+  for (uint64_t lun : {0, 1}) {  // consume each LUN's power-on unit attention
+    uint32_t itt;
+    EXPECT_TRUE(ini->scsi(tur, 0, false, false, &itt, nullptr, 0, true, false, wire_lun(lun)));
+    Pdu p;
+    EXPECT_TRUE(ini->recv(p));
+    EXPECT_EQ(p.op(), Op::scsi_rsp);
+  }
+  return ini;
+}
+
+TEST(ConnBudgets, SecondLunsLimitHoldsForItsOwnCommands) {
+  server::Server srv(two_lun_config(0, 65536, 0));
+  ASSERT_EQ(srv.start(), 0);
+  auto ini = logged_in(srv.bound_portals().at(0).second);
+  const uint64_t luns[3] = {1, 1, 1};
+  three_writes(*ini, luns);
+  std::string s = srv.stats_dump();
+  EXPECT_GT(stat_of(s, "budget.t0.lun1.refusals"), 0u) << s;
+  EXPECT_GT(stat_of(s, "mem_waits"), 0u) << s;
+  EXPECT_EQ(stat_of(s, "budget.t0.lun1.peak"), 65536u) << s;
+  EXPECT_EQ(stat_of(s, "budget.t0.lun0.peak"), 0u) << s;  // LUN 1's commands cost LUN 0 nothing
+  srv.stop();
+}
+
+TEST(ConnBudgets, LunZerosLimitDoesNotHoldBackOtherLuns) {
+  server::Server srv(two_lun_config(65536, 0, 0));
+  ASSERT_EQ(srv.start(), 0);
+  auto ini = logged_in(srv.bound_portals().at(0).second);
+  const uint64_t luns[3] = {1, 0, 1};  // one 64 KiB write on LUN 0 fits beside LUN 1's
+  three_writes(*ini, luns);
+  std::string s = srv.stats_dump();
+  EXPECT_EQ(stat_of(s, "budget.t0.lun0.refusals"), 0u) << s;
+  EXPECT_EQ(stat_of(s, "mem_waits"), 0u) << s;
+  srv.stop();
+}
+
+TEST(ConnBudgets, SessionLimitSpansItsLuns) {
+  server::Server srv(two_lun_config(0, 0, 65536));
+  ASSERT_EQ(srv.start(), 0);
+  auto ini = logged_in(srv.bound_portals().at(0).second);
+  const uint64_t luns[3] = {0, 1, 0};
+  three_writes(*ini, luns);
+  std::string s = srv.stats_dump();
+  EXPECT_GT(stat_of(s, "mem_waits"), 0u) << s;  // the LUN 1 write waited for the session's memory
+  EXPECT_EQ(stat_of(s, "budget.t0.lun0.refusals"), 0u) << s;
+  EXPECT_EQ(stat_of(s, "budget.t0.lun1.refusals"), 0u) << s;
+  srv.stop();
+}
+
+}  // namespace
+}  // namespace sgv::testing
