@@ -130,19 +130,71 @@ SeqNums Conn::seq(bool advance_stat) {
 
 // ---------------------------------------------------------------- receive
 
+// Syscalls per PDU (they dominate the target's CPU here: a READ command is
+// one 48-byte PDU): at a PDU boundary in full feature phase the socket is
+// first peeked, and the run of complete header-only PDUs at its front
+// (READs, NOP-Outs, TMFs...) is taken in one read into carry_ and fed to the
+// reader from there -- two syscalls for the whole run instead of one readv
+// each. A readv that ends a data segment also asks for the next BHS (48
+// bytes, never payload) into carry_, so a stream of WRITEs with immediate
+// data costs one readv per PDU instead of two. Payload always lands straight
+// in the command's segments: carry_ only ever holds header bytes.
 bool Conn::on_readable() {
+  bool drained = false;  // the last peek saw everything the socket held
   for (unsigned pdus = 0; pdus < kPdusPerRead && want_read() && fd_ >= 0;) {
     struct iovec iov[64];
-    unsigned n = reader_.want(iov, 64);
-    ssize_t r = ::readv(fd_, iov, int(n));
-    if (r == 0) return false;
-    if (r < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
-      if (errno == EINTR) continue;
-      return false;
+    unsigned n = reader_.want(iov, 63);
+    size_t want_len = 0;
+    for (unsigned i = 0; i < n; ++i) want_len += iov[i].iov_len;
+    size_t r = 0;
+    if (carry_off_ < carry_len_) {
+      for (unsigned i = 0; i < n && carry_off_ < carry_len_; ++i) {
+        size_t t = std::min<size_t>(iov[i].iov_len, carry_len_ - carry_off_);
+        std::memcpy(iov[i].iov_base, carry_ + carry_off_, t);
+        carry_off_ += t;
+        r += t;
+      }
+    } else {
+      if (drained) return true;
+      carry_off_ = carry_len_ = 0;
+      if (full_feature_ && reader_.at_boundary()) {
+        ssize_t m = ::recv(fd_, carry_, sizeof carry_, MSG_PEEK | MSG_DONTWAIT);
+        if (m == 0) return false;
+        if (m < 0) {
+          if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+          if (errno == EINTR) continue;
+          return false;
+        }
+        size_t run = 0, hlen = kBhsLen + (p_.header_digest ? 4 : 0);
+        while (run + hlen <= size_t(m) && carry_[run + 4] == 0 && be24(carry_ + run + 5) == 0) run += hlen;
+        if (run > 0) {
+          ssize_t got = ::read(fd_, carry_, run);  // bytes the peek saw: all there
+          if (got <= 0) return got == 0 ? false : (errno == EAGAIN || errno == EINTR);
+          carry_len_ = uint32_t(got);
+          drained = size_t(got) == size_t(m) && size_t(m) < sizeof carry_;
+          continue;
+        }
+      }
+      // In a PDU's body the bytes after want() are the next PDU's BHS.
+      const uint8_t* hb = reader_.bhs();
+      const uint8_t* p0 = static_cast<const uint8_t*>(iov[0].iov_base);
+      bool in_header = p0 >= hb && p0 < hb + kBhsLen + kMaxAhsLen + 4;
+      if (!in_header && full_feature_) iov[n++] = {carry_, kBhsLen};
+      ssize_t got = ::readv(fd_, iov, int(n));
+      if (got == 0) return false;
+      if (got < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+        if (errno == EINTR) continue;
+        return false;
+      }
+      r = size_t(got);
+      if (r > want_len) {
+        carry_len_ = uint32_t(r - want_len);
+        r = want_len;
+      }
     }
     ctr_->add(ctr_->bytes_in, uint64_t(r));
-    Reader::Ev ev = reader_.advance(size_t(r));
+    Reader::Ev ev = reader_.advance(r);
     if (ev == Reader::Ev::header) {
       if (!on_header()) return false;
       if (mem_blocked_) return true;  // resumes in on_mem_granted

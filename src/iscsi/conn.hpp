@@ -92,6 +92,9 @@ class Conn {
   bool want_write() const { return batch_n_ > batch_i_ || q_head_ || !ctl_fill_.empty(); }
   // False while reading is paused (waiting for memory, or closing).
   bool want_read() const { return !closing_ && !mem_blocked_; }
+  // Header bytes already read from the socket wait in carry_: call
+  // on_readable() again even if the socket shows nothing new.
+  bool rx_buffered() const { return carry_off_ < carry_len_; }
   // Once a second: NOP-In pings and their timeout. false: close.
   bool tick(uint64_t now_ms);
   // Memory granted by the pool's waiter (delivered on this reactor thread).
@@ -209,6 +212,10 @@ class Conn {
   Cmd* batch_done_[kBatchHdr];
   unsigned batch_ndone_ = 0;
   static const uint8_t kPad[4];
+  // Header bytes read ahead of the reader (see on_readable): a peeked run of
+  // header-only PDUs, or the BHS that followed a data segment.
+  uint8_t carry_[32 * kBhsLen];
+  uint32_t carry_off_ = 0, carry_len_ = 0;
   // NOP ping state.
   uint64_t last_rx_ms_ = 0, ping_sent_ms_ = 0;
   uint32_t ping_ttt_ = 0;

@@ -158,6 +158,7 @@ void Reactor::run() {
   uint64_t last_tick = now_ms();
   struct epoll_event evs[64];
   bool stopping = false;
+  bool pending = false;  // a connection holds read-ahead header bytes: don't sleep
   for (;;) {
     if (!stopping && stop_.load(std::memory_order_acquire)) {
       stopping = true;
@@ -170,7 +171,7 @@ void Reactor::run() {
       for (auto& e : zombies_) busy |= !e->conn->idle();
       if (!busy) break;
     }
-    int n = epoll_wait(ep_, evs, 64, stopping ? 10 : 250);
+    int n = epoll_wait(ep_, evs, 64, pending ? 0 : stopping ? 10 : 250);
     for (int i = 0; i < n; ++i) {
       void* p = evs[i].data.ptr;
       if (p == &g_evfd_tag) {
@@ -189,9 +190,15 @@ void Reactor::run() {
       backend::reap_thread_completions();
       backend::submit_thread_batch();
     }
-    // Completions may have queued responses on connections without events.
+    // Read-ahead the socket no longer shows (a connection stopped at its
+    // per-call PDU quota with header bytes in hand), then responses that
+    // completions queued on connections without events.
+    pending = false;
     for (auto& e : conns_) {
-      if (!e->conn->closed() && e->conn->want_write()) service(e.get(), false, true);
+      iscsi::Conn& c = *e->conn;
+      if (!c.closed() && c.want_read() && c.rx_buffered()) service(e.get(), true, false);
+      if (!c.closed() && c.want_write()) service(e.get(), false, true);
+      pending |= !c.closed() && c.want_read() && c.rx_buffered();
       update(e.get());
     }
     uint64_t t = now_ms();
