@@ -22,6 +22,7 @@ const char* usage() {
       "  --header-digest   insist on CRC32C header digests (default: none)\n"
       "  --initiator IQN   initiator name prefix (session i gets IQN-i)\n"
       "  --progress/--no-progress  one stderr line per second\n"
+      "  --no-cork         send each PDU as libiscsi does (no TCP_CORK per batch)\n"
       "  --json            print the result as JSON on stdout\n"
       "Connects only to 127.0.0.1 or ::1. Exit status: 0 ok, 1 I/O failures\n"
       "or verify errors, 2 usage or connection errors.\n";
@@ -87,6 +88,8 @@ bool parse_args(int argc, char** argv, Options* o, std::string* err) {
       o->progress = 1;
     } else if (a == "--no-progress") {
       o->progress = 0;
+    } else if (a == "--no-cork") {
+      o->cork = false;
     } else {
       const char* v = need();
       if (!v) return bad("needs a value");

@@ -23,6 +23,7 @@ struct Options {
   bool verify = false;
   bool header_digest = false;      // negotiate CRC32C header digests
   bool json = false;
+  bool cork = true;                 // TCP_CORK around each batch of sends
   int progress = -1;               // -1: on when the run is longer than 3 s
   std::string initiator = "iqn.2026-11.io.sgv:sgvbench";
   std::string rw = "randread";     // as given, for the report

@@ -354,7 +354,7 @@ void run_worker(Worker* w) {
       // Corking the socket around a service call that writes turns the
       // commands issued from this batch of completions into one segment
       // train: two setsockopt calls per batch instead of a transmit per PDU.
-      bool cork = pfd[i].revents & POLLOUT;
+      bool cork = w->o->cork && (pfd[i].revents & POLLOUT);
       int one = 1, zero = 0;
       if (cork) setsockopt(pfd[i].fd, IPPROTO_TCP, TCP_CORK, &one, sizeof one);
       // Service on timeout too: libiscsi runs its timers from iscsi_service.
