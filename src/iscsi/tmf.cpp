@@ -37,9 +37,11 @@ bool Conn::pdu_tmf() {
     case TmfFunc::abort_task: {
       Cmd* c = find_itt(h.ref_task_tag());
       if (!c || c->st == Cmd::St::aborted) {
-        // Already answered (or never received): nothing left to abort.
+        // Already answered: nothing left to abort, the task does not exist.
+        // Only a RefCmdSN not received yet (in the window, below the TMF's
+        // own CmdSN) counts as received and aborted (RFC 7143 11.5.1).
         resp = TmfResponse::no_task;
-        if (sn_lt(h.ref_cmd_sn(), exp_cmd_sn_)) resp = TmfResponse::complete;
+        if (!sn_lt(h.ref_cmd_sn(), exp_cmd_sn_) && sn_lt(h.ref_cmd_sn(), h.cmd_sn())) resp = TmfResponse::complete;
         break;
       }
       kill(*c);

@@ -334,6 +334,31 @@ TEST_F(ConnTest, AbortTaskOfUnknownTagAnswers) {
   EXPECT_EQ(p.h.response(), uint8_t(iscsi::TmfResponse::no_task));
 }
 
+// A command already answered no longer exists: ABORT TASK for it must say
+// so (libiscsi's iSCSITMF.AbortTaskSimpleAsync counts a GOOD write plus
+// FUNCTION COMPLETE as a failure).
+TEST_F(ConnTest, AbortTaskOfAnsweredCommandSaysNoTask) {
+  auto ini = session();
+  uint8_t cdb[16] = {};  // TEST UNIT READY
+  uint32_t ref_sn = ini->cmd_sn_, itt;
+  ASSERT_TRUE(ini->scsi(cdb, 0, false, false, &itt));
+  Pdu rsp;
+  ASSERT_TRUE(ini->recv(rsp));
+  ASSERT_EQ(rsp.op(), Op::scsi_rsp);
+  Bhs h{};
+  h.set_opcode(Op::tmf_req, true);
+  h.set_flags(0x80 | 1);  // ABORT TASK
+  h.set_itt(0x78);
+  h.set32(20, itt);
+  h.set32(24, ini->cmd_sn_);
+  h.set32(32, ref_sn);
+  ASSERT_TRUE(ini->send(h));
+  Pdu p;
+  ASSERT_TRUE(ini->recv(p));
+  EXPECT_EQ(p.op(), Op::tmf_rsp);
+  EXPECT_EQ(p.h.response(), uint8_t(iscsi::TmfResponse::no_task));
+}
+
 TEST_F(ConnTest, LunResetWhileWriteAwaitsData) {
   auto ini = session({{"InitialR2T", "Yes"}});
   uint8_t cdb[16];
