@@ -52,6 +52,10 @@ class Backend {
   virtual int flush_sync() = 0;
   // Blocking read for rare slow-path commands (VERIFY, compare); 0 or -errno.
   virtual int read_sync(uint64_t offset, const Seg* segs, unsigned nsegs) = 0;
+  // Blocking write for the same slow paths (COMPARE AND WRITE, whose read,
+  // compare and write must not be split by a completion); fua: durable on
+  // return. 0 or -errno.
+  virtual int write_sync(uint64_t offset, const Seg* segs, unsigned nsegs, bool fua) = 0;
   // Payload bytes this backend copied in user space (debug counter; file and
   // null must stay at 0, ram copies writes into its store by design).
   virtual uint64_t bytes_copied() const { return 0; }

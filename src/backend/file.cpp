@@ -106,25 +106,9 @@ class FileBackend final : public Backend {
 
   int flush_sync() override { return fdatasync(fd_) == 0 ? 0 : -errno; }
 
-  int read_sync(uint64_t off, const Seg* segs, unsigned n) override {
-    uint64_t want = total_len(SegSpan(segs, n));
-    uint64_t done = 0;
-    while (done < want) {
-      // Skip whole segments already read; the first partial one is windowed.
-      unsigned i = 0;
-      uint64_t skip = done;
-      while (skip >= segs[i].len) skip -= segs[i++].len;
-      struct iovec first = {static_cast<uint8_t*>(segs[i].addr) + skip, segs[i].len - skip};
-      ssize_t r = skip ? preadv(fd_, &first, 1, off + done)
-                       : preadv(fd_, as_iovec(segs + i), int(n - i), off + done);
-      if (r < 0) {
-        if (errno == EINTR || errno == EAGAIN) continue;
-        return -errno;
-      }
-      if (r == 0) return -EIO;
-      done += uint64_t(r);
-    }
-    return 0;
+  int read_sync(uint64_t off, const Seg* segs, unsigned n) override { return sync_rw(false, off, segs, n, false); }
+  int write_sync(uint64_t off, const Seg* segs, unsigned n, bool fua) override {
+    return sync_rw(true, off, segs, n, fua);
   }
 
   int fd() const { return fd_; }
@@ -135,6 +119,31 @@ class FileBackend final : public Backend {
   }
 
  private:
+  // preadv/pwritev2 until every byte moved, resuming after short transfers.
+  int sync_rw(bool write, uint64_t off, const Seg* segs, unsigned n, bool fua) {
+    uint64_t want = total_len(SegSpan(segs, n));
+    if (off > size_ || want > size_ - off) return -EINVAL;
+    uint64_t done = 0;
+    while (done < want) {
+      // Skip whole segments already moved; the first partial one is windowed.
+      unsigned i = 0;
+      uint64_t skip = done;
+      while (skip >= segs[i].len) skip -= segs[i++].len;
+      struct iovec first = {static_cast<uint8_t*>(segs[i].addr) + skip, segs[i].len - skip};
+      const struct iovec* v = skip ? &first : as_iovec(segs + i);
+      int cnt = skip ? 1 : int(n - i);
+      ssize_t r = write ? pwritev2(fd_, v, cnt, off_t(off + done), fua ? RWF_DSYNC : 0)
+                        : preadv(fd_, v, cnt, off_t(off + done));
+      if (r < 0) {
+        if (errno == EINTR || errno == EAGAIN) continue;
+        return -errno;
+      }
+      if (r == 0) return -EIO;
+      done += uint64_t(r);
+    }
+    return 0;
+  }
+
   // Block devices discard through an ioctl (no io_uring opcode for it in 2.3).
   [[gnu::noinline]] void discard_blockdev(Io& io) {
     uint64_t range[2] = {io.offset, io.len};

@@ -54,6 +54,10 @@ class NullBackend final : public Backend {
     for (unsigned i = 0; i < n; ++i) std::memset(segs[i].addr, 0, segs[i].len);
     return 0;
   }
+  int write_sync(uint64_t off, const Seg* segs, unsigned n, bool) override {
+    uint64_t len = total_len(SegSpan(segs, n));
+    return off > size_ || len > size_ - off ? -EINVAL : 0;
+  }
 
  private:
   uint64_t size_;

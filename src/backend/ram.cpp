@@ -56,6 +56,17 @@ class RamBackend final : public Backend {
     return 0;
   }
 
+  int write_sync(uint64_t off, const Seg* segs, unsigned n, bool) override {
+    uint64_t len = total_len(SegSpan(segs, n));
+    if (off > size_ || len > size_ - off) return -EINVAL;
+    for (unsigned i = 0; i < n; ++i) {
+      std::memcpy(base_ + off, segs[i].addr, segs[i].len);
+      off += segs[i].len;
+    }
+    copied_.fetch_add(len, std::memory_order_relaxed);
+    return 0;
+  }
+
  private:
   int run(Io& io) {
     if (io.offset > size_ || io.len > size_ - io.offset) return -EINVAL;

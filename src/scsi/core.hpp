@@ -24,6 +24,9 @@ constexpr uint32_t kMaxUnmapDescs = 256;         // VPD B0 MAXIMUM UNMAP BLOCK D
 // WriteSame16.Unmap) that see >= 65536 set up the range with one 32 MiB WRITE,
 // beyond our transfer limit.
 constexpr uint32_t kMaxWriteSameBlocks = 65535;
+// VPD B0 MAXIMUM COMPARE AND WRITE LENGTH (a one-byte field); also kept so
+// that both halves fit the transfer limit (max_compare_write_blocks()).
+constexpr uint32_t kMaxCompareWriteBlocks = 255;
 
 // Sense keys and the (asc, ascq) pairs the core reports.
 namespace sk {
@@ -91,6 +94,9 @@ struct Lun {
   // volatile cache && !mode.wce: every write must be FUA. Same rules as d_sense.
   std::atomic<bool> force_fua{false};
   bool zero_copy_read = false;   // backend answers map_read(): READ uses its memory
+  // Held across COMPARE AND WRITE's read, compare and write, so two of them
+  // on this LUN never interleave. Regular WRITEs do not take it.
+  std::mutex caw_mu;
   bool write_protected() const { return read_only || swp.load(std::memory_order_relaxed); }
 };
 
@@ -185,6 +191,13 @@ struct Target::Impl {
   void lun_ids(std::vector<uint64_t>& out) const;
 };
 
+// Largest COMPARE AND WRITE in blocks: the VPD B0 limit, and both halves of
+// the data-out within the transfer limit.
+inline uint32_t max_compare_write_blocks(const Target::Impl& im, const Lun& l) {
+  uint32_t by_xfer = (im.limits.max_xfer_bytes >> l.bs_shift) / 2;
+  return by_xfer < kMaxCompareWriteBlocks ? by_xfer : kMaxCompareWriteBlocks;
+}
+
 // --- helpers shared by the command handlers (sense.cpp)
 bool check(Task& t, uint8_t key, Asc a);                       // CHECK CONDITION; returns true
 bool check_info(Task& t, uint8_t key, Asc a, uint64_t info);   // with INFORMATION field
@@ -213,7 +226,7 @@ inline bool good(Task& t) {
 SGV_OP(tur) SGV_OP(request_sense) SGV_OP(inquiry) SGV_OP(report_luns) SGV_OP(mode_sense)
 SGV_OP(mode_select) SGV_OP(start_stop) SGV_OP(prevent_allow) SGV_OP(rsoc)
 SGV_OP(read_capacity10) SGV_OP(read_capacity16) SGV_OP(read) SGV_OP(write) SGV_OP(verify)
-SGV_OP(sync_cache) SGV_OP(write_same) SGV_OP(unmap)
+SGV_OP(sync_cache) SGV_OP(write_same) SGV_OP(unmap) SGV_OP(compare_write)
 #undef SGV_OP
 void exec_none(Target::Impl&, Task&);  // for commands prepare() always completes
 

@@ -1,5 +1,6 @@
 // scsi/sbc.cpp - SBC-3 block commands: READ CAPACITY, READ/WRITE 6/10/12/16,
-// WRITE AND VERIFY, VERIFY, SYNCHRONIZE CACHE, WRITE SAME, UNMAP.
+// WRITE AND VERIFY, VERIFY, COMPARE AND WRITE, SYNCHRONIZE CACHE, WRITE
+// SAME, UNMAP.
 //
 // READ and WRITE are the data path. Budget for prep_read/prep_write: one CDB
 // decode by length, two range compares, a handful of stores; exec_read on a
@@ -13,7 +14,11 @@ namespace sgv::scsi {
 namespace {
 
 enum Kind : uint8_t { kWriteSame = 1, kUnmap = 2 };
-enum SFlag : uint8_t { kFua = 1, kWsUnmap = 2, kWsZero = 4, kBytchk1 = 8, kBytchk3 = 16 };
+enum SFlag : uint8_t {
+  kFua = 1, kWsUnmap = 2, kWsZero = 4, kBytchk1 = 8, kBytchk3 = 16,
+  kReadBack = 32,   // WRITE AND VERIFY: read the written range back after the write
+  kReadBackCmp = 64 // ... and compare it with the data-out (BYTCHK=1)
+};
 
 struct Rw {
   uint64_t lba;
@@ -36,6 +41,8 @@ Rw decode(const uint8_t* c) {
   }
 }
 
+bool is_write_verify(uint8_t opcode) { return opcode == 0x2e || opcode == 0xae || opcode == 0x8e; }
+
 bool out_of_range(const Lun& l, uint64_t lba, uint64_t n) { return lba > l.nblocks || n > l.nblocks - lba; }
 
 bool range_and_size(Target::Impl& im, Task& t, const Lun& l, const Rw& rw) {
@@ -44,12 +51,53 @@ bool range_and_size(Target::Impl& im, Task& t, const Lun& l, const Rw& rw) {
   return false;
 }
 
+// Slow path shared by VERIFY, WRITE AND VERIFY and COMPARE AND WRITE: reads
+// `total` bytes of the medium at byte offset `off` synchronously, in bounded
+// chunks into a per-thread buffer, and compares them with the data-out from
+// byte `src` on (one_block: the data-out's first block, repeated). 0: equal;
+// otherwise the sense is set (MISCOMPARE with the offset of the first
+// differing byte as INFORMATION, or the read error) and the result is -1.
+int compare_medium(Task& t, Lun& l, uint64_t off, uint64_t total, uint32_t src, bool one_block,
+                   uint8_t miscompare_key, Asc miscompare) {
+  static thread_local uint8_t medium[64 * 1024];
+  static thread_local uint8_t host[64 * 1024];
+  for (uint64_t done = 0; done < total;) {
+    uint32_t chunk = uint32_t(std::min<uint64_t>(sizeof medium, total - done));
+    Seg seg{medium, chunk};
+    int r = l.be->read_sync(off + done, &seg, 1);
+    if (r) {
+      complete_io_error(t, r, false);
+      return -1;
+    }
+    if (one_block) {
+      for (uint32_t i = 0; i < chunk; i += l.bs) get_data(t, src, host + i, l.bs);
+    } else {
+      get_data(t, uint32_t(src + done), host, chunk);
+    }
+    if (std::memcmp(medium, host, chunk) != 0) {
+      uint32_t i = 0;
+      while (medium[i] == host[i]) ++i;
+      check_info(t, miscompare_key, miscompare, done + i);
+      return -1;
+    }
+    done += chunk;
+  }
+  return 0;
+}
+
 void rw_done(backend::Io* io) {
   Task& t = *static_cast<Task*>(io->ctx);
   if (io->result) {
     complete_io_error(t, io->result, io->op != backend::Io::Op::read);
   } else if (io->op == backend::Io::Op::read) {
     t.xfer_len = t.data_len;  // the whole range was readable; the buffer holds min(edtl, data_len)
+  } else if (scratch(t).flags & kReadBack) {
+    // WRITE AND VERIFY: the medium must give back what was just written.
+    // BYTCHK=1 reports a difference as MISCOMPARE; BYTCHK=0 asked for a
+    // medium verification only, so a difference is the medium failing.
+    bool cmp = scratch(t).flags & kReadBackCmp;
+    compare_medium(t, *lun_of(t), io->offset, io->len, 0, false, cmp ? sk::miscompare : sk::medium_error,
+                   cmp ? asc::miscompare_verify : asc::unrecovered_read);
   }
   finish(t);
 }
@@ -163,6 +211,7 @@ bool prep_write(Target::Impl& im, Task& t) {
   // With the write cache disabled by MODE SELECT every write is durable.
   bool fua = (c[0] != 0x0a && (c[1] & 0x08)) || l.force_fua.load(std::memory_order_relaxed);
   s.flags = fua ? kFua : 0;
+  if (is_write_verify(c[0])) s.flags |= kReadBack | ((c[1] & 0x02) ? kReadBackCmp : 0);
   return need_data(t, Dir::out, len);
 }
 
@@ -195,39 +244,89 @@ bool prep_verify(Target::Impl& im, Task& t) {
   return need_data(t, Dir::out, bytchk == 1 ? uint32_t(rw.n << l.bs_shift) : l.bs);
 }
 
-// Slow path: reads the medium synchronously in bounded chunks into a
-// per-thread buffer and compares with the data-out buffer.
+// Slow path: compares the medium with the data-out (compare_medium).
 [[gnu::noinline]] void exec_verify(Target::Impl&, Task& t) {
-  static thread_local uint8_t medium[64 * 1024];
-  static thread_local uint8_t host[64 * 1024];
   Lun& l = *lun_of(t);
   Scratch& s = scratch(t);
   if (total_len(SegSpan(t.segs, t.nsegs)) < t.data_len) {
     check(t, sk::illegal_request, asc::param_list_length);
     return finish(t);
   }
-  uint64_t total = s.nblocks << l.bs_shift;
+  compare_medium(t, l, s.lba << l.bs_shift, s.nblocks << l.bs_shift, 0, s.flags & kBytchk3, sk::miscompare,
+                 asc::miscompare_verify);
+  finish(t);
+}
+
+// ---- COMPARE AND WRITE (SBC-3 5.2; VMware's ATS)
+//
+// The data-out holds NUMBER OF LOGICAL BLOCKS blocks to compare with the
+// medium, then as many to write. The read, the compare and the write run
+// synchronously under the LUN's caw_mu, so two COMPARE AND WRITEs on a LUN
+// never interleave; a slow path, as ATS moves one block at a time.
+
+bool prep_compare_write(Target::Impl& im, Task& t) {
+  Lun& l = *lun_of(t);
+  const uint8_t* c = t.cdb;
+  if (c[1] & 0xe0) return invalid_cdb(t, 1, 7);  // WRPROTECT: no protection information
+  uint64_t lba = be64(c + 2);
+  uint32_t n = c[13];
+  if (n > max_compare_write_blocks(im, l)) return invalid_cdb(t, 13);
+  if (out_of_range(l, lba, n)) return check(t, sk::illegal_request, asc::lba_out_of_range);
+  if (l.write_protected()) return check(t, sk::data_protect, asc::write_protected);
+  if (n == 0) {
+    // Nothing to compare or write is not an error, unless data comes with
+    // it: then the length field is what is wrong (a 256-block request whose
+    // count wrapped to 0 in the one-byte field).
+    return t.edtl ? invalid_cdb(t, 13) : good(t);
+  }
+  uint32_t len = (2 * n) << l.bs_shift;
+  if (t.edtl != len) {
+    // A Data-Out that is not exactly both halves cannot be split into them.
+    t.dir = Dir::out;
+    t.data_len = len;
+    return check(t, sk::illegal_request, Asc{0x0e, 0x03});
+  }
+  Scratch& s = scratch(t);
+  s.lba = lba;
+  s.nblocks = n;
+  s.flags = ((c[1] & 0x08) || l.force_fua.load(std::memory_order_relaxed)) ? kFua : 0;
+  return need_data(t, Dir::out, len);
+}
+
+[[gnu::noinline]] void exec_compare_write(Target::Impl&, Task& t) {
+  Lun& l = *lun_of(t);
+  Scratch& s = scratch(t);
+  uint64_t half = s.nblocks << l.bs_shift;
   uint64_t off = s.lba << l.bs_shift;
-  for (uint64_t done = 0; done < total;) {
-    uint32_t chunk = uint32_t(std::min<uint64_t>(sizeof medium, total - done));
-    Seg seg{medium, chunk};
-    int r = l.be->read_sync(off + done, &seg, 1);
-    if (r) {
-      complete_io_error(t, r, false);
-      return finish(t);
+  if (total_len(SegSpan(t.segs, t.nsegs)) < 2 * half) {
+    check(t, sk::illegal_request, asc::param_list_length);
+    return finish(t);
+  }
+  std::lock_guard<std::mutex> g(l.caw_mu);
+  if (compare_medium(t, l, off, half, 0, false, sk::miscompare, asc::miscompare_verify)) return finish(t);
+  // Write the second half straight from the data-out segments, a window of
+  // them at a time.
+  Seg win[16];
+  unsigned nw = 0;
+  uint64_t pos = 0, wrote = 0, win_len = 0;
+  for (unsigned i = 0; i < t.nsegs && wrote + win_len < half; ++i) {
+    uint64_t a = pos, b = pos + t.segs[i].len;
+    pos = b;
+    if (b <= half) continue;
+    uint64_t from = a < half ? half - a : 0;
+    uint64_t k = std::min<uint64_t>(t.segs[i].len - from, half - wrote - win_len);
+    win[nw++] = Seg{static_cast<uint8_t*>(t.segs[i].addr) + from, size_t(k)};
+    win_len += k;
+    if (nw == 16 || wrote + win_len == half) {
+      int r = l.be->write_sync(off + wrote, win, nw, s.flags & kFua);
+      if (r) {
+        complete_io_error(t, r, true);
+        return finish(t);
+      }
+      wrote += win_len;
+      win_len = 0;
+      nw = 0;
     }
-    if (s.flags & kBytchk1) {
-      get_data(t, uint32_t(done), host, chunk);
-    } else {
-      for (uint32_t i = 0; i < chunk; i += l.bs) get_data(t, 0, host + i, l.bs);
-    }
-    if (std::memcmp(medium, host, chunk) != 0) {
-      uint32_t i = 0;
-      while (medium[i] == host[i]) ++i;
-      check_info(t, sk::miscompare, asc::miscompare_verify, done + i);
-      return finish(t);
-    }
-    done += chunk;
   }
   finish(t);
 }

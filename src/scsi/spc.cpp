@@ -108,6 +108,7 @@ unsigned vpd_block_limits(const Target::Impl& im, const Lun* l, uint8_t* b) {
   b[1] = 0xb0;
   put16(b + 2, 0x3c);
   b[4] = 0x01;  // WSNZ: a zero-length WRITE SAME is refused, never "to the end"
+  b[5] = uint8_t(max_compare_write_blocks(im, *l));
   put16(b + 6, uint16_t(l->bs < 4096 ? 4096 / l->bs : 1));  // optimal granularity: an OS page
   put32(b + 8, im.limits.max_xfer_bytes >> l->bs_shift);
   put32(b + 12, im.limits.opt_xfer_bytes >> l->bs_shift);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "backend/backend.hpp"
 #include "scsi_helper.hpp"
@@ -26,6 +27,7 @@ class FailingBackend final : public sgv::backend::Backend {
   }
   int flush_sync() override { return *err_; }
   int read_sync(uint64_t, const sgv::Seg*, unsigned) override { return *err_; }
+  int write_sync(uint64_t, const sgv::Seg*, unsigned, bool) override { return *err_; }
 
  private:
   int* err_;
@@ -70,6 +72,51 @@ TEST_F(Errors, OtherIsInternalTargetFailure) {
   expect(h.run({0x41, 0x08, 0, 0, 0, 0, 0, 0, 64, 0}, std::vector<uint8_t>(512, 0)), 4, 0x44, 0x00);
 }
 
+TEST_F(Errors, CompareAndWriteReadErrorIsMediumError) {
+  std::vector<uint8_t> cdb(16, 0);
+  cdb[0] = 0x89;
+  cdb[13] = 1;
+  expect(h.run_cdb(cdb.data(), 16, std::vector<uint8_t>(1024, 1), -1, 0, nullptr), 3, 0x11, 0x00);
+}
+
+// Acknowledges every write and keeps nothing: reads give zeros. WRITE AND
+// VERIFY must notice, since it reads the range back.
+class Forgetful final : public sgv::backend::Backend {
+ public:
+  const char* kind() const override { return "forgetful"; }
+  uint64_t size_bytes() const override { return 1 << 20; }
+  bool supports_unmap() const override { return false; }
+  bool volatile_cache() const override { return false; }
+  void submit(sgv::backend::Io& io) override {
+    if (io.op == sgv::backend::Io::Op::read)
+      for (unsigned i = 0; i < io.nsegs; ++i) std::memset(io.segs[i].addr, 0, io.segs[i].len);
+    io.result = 0;
+    io.done(&io);
+  }
+  int flush_sync() override { return 0; }
+  int read_sync(uint64_t, const sgv::Seg* segs, unsigned n) override {
+    for (unsigned i = 0; i < n; ++i) std::memset(segs[i].addr, 0, segs[i].len);
+    return 0;
+  }
+  int write_sync(uint64_t, const sgv::Seg*, unsigned, bool) override { return 0; }
+};
+
+TEST(WriteAndVerify, ReadsTheRangeBack) {
+  Harness h(std::make_unique<Forgetful>(), 512);
+  h.clear_ua();
+  std::vector<uint8_t> blk(1024, 0x5a);
+  // Plain WRITE does not look back.
+  EXPECT_TRUE(h.run({0x2a, 0, 0, 0, 0, 9, 0, 0, 2, 0}, blk).good());
+  // BYTCHK=1: the data read back differs from the data-out at byte 0.
+  Result r = h.run({0x2e, 0x02, 0, 0, 0, 9, 0, 0, 2, 0}, blk);
+  expect(r, 0x0e, 0x1d, 0x00);
+  EXPECT_EQ(r.sense[0], 0xf0);
+  // BYTCHK=0 asks for a medium verification: a medium that loses data fails it.
+  expect(h.run({0x2e, 0x00, 0, 0, 0, 9, 0, 0, 2, 0}, blk), 3, 0x11, 0x00);
+  // Data the medium does hold (zeros) verifies.
+  EXPECT_TRUE(h.run({0x2e, 0x02, 0, 0, 0, 9, 0, 0, 2, 0}, std::vector<uint8_t>(1024, 0)).good());
+}
+
 TEST_F(Errors, FlushAllReportsFirstError) { EXPECT_EQ(h.target().flush_all(), -EIO); }
 
 }  // namespace
@@ -91,6 +138,10 @@ class FuaProbe final : public sgv::backend::Backend {
   }
   int flush_sync() override { return 0; }
   int read_sync(uint64_t, const sgv::Seg*, unsigned) override { return 0; }
+  int write_sync(uint64_t, const sgv::Seg*, unsigned, bool fua) override {
+    last_fua = fua;
+    return 0;
+  }
   bool last_fua = false;
   int flushes = 0;
 };

@@ -243,6 +243,64 @@ TEST_F(Sbc, WriteAndVerify) {
   expect_sense(run(h, cdb10(0x2e, 0, 2, 0x20), p), 5, 0x24);
 }
 
+// COMPARE AND WRITE: the data-out is NLB blocks to compare, then NLB blocks
+// to write; the write happens only when the whole first half matches.
+TEST_F(Sbc, CompareAndWrite) {
+  auto old = pattern(2 * 512, 0x41);
+  ASSERT_TRUE(run(h, cdb10(0x2a, 50, 2), old).good());
+  auto fresh = pattern(2 * 512, 0x77);
+  std::vector<uint8_t> both = old;
+  both.insert(both.end(), fresh.begin(), fresh.end());
+  ASSERT_TRUE(run(h, cdb16(0x89, 50, 2), both).good());
+  EXPECT_EQ(run(h, cdb10(0x28, 50, 2)).data, fresh);
+  // The medium now holds `fresh`: comparing with `old` again miscompares at
+  // byte 0, and nothing is written.
+  Result r = run(h, cdb16(0x89, 50, 2), both);
+  expect_sense(r, 0x0e, 0x1d);
+  EXPECT_EQ(r.sense[0], 0xf0);  // VALID: INFORMATION holds the offset
+  EXPECT_EQ(r.sense[6], 0);
+  EXPECT_EQ(run(h, cdb10(0x28, 50, 2)).data, fresh);
+  // A difference late in the second block is reported at its offset.
+  std::vector<uint8_t> late = fresh;
+  late[1000] ^= 0xff;
+  late.insert(late.end(), old.begin(), old.end());
+  r = run(h, cdb16(0x89, 50, 2), late);
+  expect_sense(r, 0x0e, 0x1d);
+  EXPECT_EQ(r.sense[5], 1000 >> 8);
+  EXPECT_EQ(r.sense[6], 1000 & 0xff);
+  EXPECT_EQ(run(h, cdb10(0x28, 50, 2)).data, fresh);
+  // Unwritten blocks compare as zeros.
+  std::vector<uint8_t> zeros_then_p(512, 0);
+  auto p1 = pattern(512, 5);
+  zeros_then_p.insert(zeros_then_p.end(), p1.begin(), p1.end());
+  ASSERT_TRUE(run(h, cdb16(0x89, kBlocks - 1, 1), zeros_then_p).good());
+  EXPECT_EQ(run(h, cdb10(0x28, kBlocks - 1, 1)).data, p1);
+}
+
+TEST_F(Sbc, CompareAndWriteRefusals) {
+  std::vector<uint8_t> two(1024, 0);
+  expect_sense(run(h, cdb16(0x89, kBlocks, 1), two), 5, 0x21);             // past the end
+  expect_sense(run(h, cdb16(0x89, 0, 1, 0x20), two), 5, 0x24);              // WRPROTECT
+  // A Data-Out that is not exactly both halves: too small and too large.
+  expect_sense(run(h, cdb16(0x89, 0, 1), std::vector<uint8_t>(512, 0), 512), 5, 0x0e, 0x03);
+  expect_sense(run(h, cdb16(0x89, 0, 1), std::vector<uint8_t>(2048, 0), 2048), 5, 0x0e, 0x03);
+  // NLB 0 moves nothing; with data it is the length field that is wrong.
+  EXPECT_TRUE(run(h, cdb16(0x89, 0, 0), {}, 0).good());
+  expect_sense(run(h, cdb16(0x89, 0, 0), two, 1024), 5, 0x24);
+  // VPD B0 advertises the limit the command enforces (255 blocks here).
+  Result b0 = h.run({0x12, 0x01, 0xb0, 0, 64, 0});
+  ASSERT_TRUE(b0.good());
+  EXPECT_EQ(b0.data[5], 255);
+}
+
+// Reported by REPORT SUPPORTED OPERATION CODES like every other row.
+TEST_F(Sbc, CompareAndWriteIsReported) {
+  Result r = h.run({0xa3, 0x0c, 0x01, 0x89, 0, 0, 0, 0, 0, 64, 0, 0});
+  ASSERT_TRUE(r.good());
+  EXPECT_EQ(r.data[1] & 0x07, 3);  // SUPPORT: supported per the standard
+  EXPECT_EQ(r.data[4], 0x89);
+}
+
 TEST_F(Sbc, SynchronizeCache) {
   EXPECT_TRUE(run(h, cdb10(0x35, 0, 0)).good());
   EXPECT_TRUE(run(h, cdb16(0x91, 0, 100)).good());
