@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "iscsi/endian.hpp"
+
 namespace sgv::iscsi {
 
 enum class Op : uint8_t {
@@ -112,19 +114,15 @@ struct Bhs {
 
   // --- raw big-endian access (offset in bytes)
   uint8_t u8(unsigned o) const { return b[o]; }
-  uint16_t u16(unsigned o) const { return uint16_t((b[o] << 8) | b[o + 1]); }
-  uint32_t u24(unsigned o) const { return (uint32_t(b[o]) << 16) | (uint32_t(b[o + 1]) << 8) | b[o + 2]; }
-  uint32_t u32(unsigned o) const {
-    return (uint32_t(b[o]) << 24) | (uint32_t(b[o + 1]) << 16) | (uint32_t(b[o + 2]) << 8) | b[o + 3];
-  }
-  uint64_t u64(unsigned o) const { return (uint64_t(u32(o)) << 32) | u32(o + 4); }
+  uint16_t u16(unsigned o) const { return be16(b + o); }
+  uint32_t u24(unsigned o) const { return be24(b + o); }
+  uint32_t u32(unsigned o) const { return be32(b + o); }
+  uint64_t u64(unsigned o) const { return be64(b + o); }
   void set8(unsigned o, uint8_t v) { b[o] = v; }
-  void set16(unsigned o, uint16_t v) { b[o] = uint8_t(v >> 8); b[o + 1] = uint8_t(v); }
-  void set24(unsigned o, uint32_t v) { b[o] = uint8_t(v >> 16); b[o + 1] = uint8_t(v >> 8); b[o + 2] = uint8_t(v); }
-  void set32(unsigned o, uint32_t v) {
-    b[o] = uint8_t(v >> 24); b[o + 1] = uint8_t(v >> 16); b[o + 2] = uint8_t(v >> 8); b[o + 3] = uint8_t(v);
-  }
-  void set64(unsigned o, uint64_t v) { set32(o, uint32_t(v >> 32)); set32(o + 4, uint32_t(v)); }
+  void set16(unsigned o, uint16_t v) { put16(b + o, v); }
+  void set24(unsigned o, uint32_t v) { put24(b + o, v); }
+  void set32(unsigned o, uint32_t v) { put32(b + o, v); }
+  void set64(unsigned o, uint64_t v) { put64(b + o, v); }
   void clear() { std::memset(b, 0, sizeof b); }
 
   // --- byte 0..7: common to every PDU
@@ -320,8 +318,7 @@ bool is_initiator_opcode(uint8_t op);
 // ---- SCSI Response sense data: data segment = SenseLength(2) + sense.
 // Writes the 2-byte length prefix; returns the data segment length.
 inline uint32_t put_sense_length(uint8_t* out, uint16_t sense_len) {
-  out[0] = uint8_t(sense_len >> 8);
-  out[1] = uint8_t(sense_len);
+  put16(out, sense_len);
   return 2u + sense_len;
 }
 

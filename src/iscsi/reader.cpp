@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cassert>
 
+#include "iscsi/crc32c.hpp"
+
 namespace sgv::iscsi {
 
 Reader::Reader(size_t buffer_cap) : buf_(buffer_cap) {}
@@ -115,8 +117,7 @@ Reader::Ev Reader::advance(size_t n) {
         n -= t;
         if (got_ < 4) return Ev::need_more;
         // CRC32C goes on the wire least significant byte first (RFC 7143 13.1).
-        const uint8_t* d = hdr_ + kBhsLen + ahs_len_;
-        hdigest_ = uint32_t(d[0]) | (uint32_t(d[1]) << 8) | (uint32_t(d[2]) << 16) | (uint32_t(d[3]) << 24);
+        hdigest_ = get_digest(hdr_ + kBhsLen + ahs_len_);
         got_ = 0;
         st_ = St::await_dest;
         break;
@@ -140,8 +141,7 @@ Reader::Ev Reader::advance(size_t n) {
         if (got_ < tail_len_) return Ev::need_more;
         assert(n == 0);
         if (data_digest_ && data_len_ > 0) {
-          const uint8_t* d = tail_ + tail_len_ - 4;
-          ddigest_ = uint32_t(d[0]) | (uint32_t(d[1]) << 8) | (uint32_t(d[2]) << 16) | (uint32_t(d[3]) << 24);
+          ddigest_ = get_digest(tail_ + tail_len_ - 4);
         }
         got_ = 0;
         st_ = St::bhs;
