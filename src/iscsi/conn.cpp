@@ -1,7 +1,7 @@
 // iscsi/conn.cpp - the connection's full feature phase: the SCSI command data
 // path (slot, validation, buffer, immediate/unsolicited/solicited data,
 // execute, Data-In/response), NOP, Text, Logout, Reject, TMF, and the batched
-// send path. Login lives in conn_login.cpp.
+// send path. Login lives in conn_login.cpp, task management in tmf.cpp.
 #include "iscsi/conn.hpp"
 
 #include <errno.h>
@@ -32,7 +32,8 @@ Conn::Conn(int fd, Host* host, Counters* ctr, std::string peer)
       ctr_(ctr),
       peer_(std::move(peer)),
       reader_(std::max<size_t>(8192, host->limits().max_recv_data_segment_length)),
-      lim_(host->limits()) {
+      lim_(host->limits()),
+      dir_(host, this) {
   unsigned n = lim_.queue_depth + kReservedSlots;
   cmds_.resize(n);
   free_.reserve(n);
@@ -70,7 +71,7 @@ Cmd* Conn::take_slot() {
   c->r2t_next = c->r2t_sn = 0;
   for (R2tEntry& e : c->r2t) e = R2tEntry{};
   c->in_off = c->in_sn = c->in_len = 0;
-  c->in_q = c->rsp_sent = c->in_backend = c->mem_wait = c->tmf_waiting = false;
+  c->in_q = c->rsp_sent = c->in_backend = c->mem_wait = c->tmf_waiting = c->crc_error = false;
   c->in_batch = false;
   c->next_q = nullptr;
   scsi::Task& t = c->task;
@@ -621,11 +622,16 @@ bool Conn::pdu_data_out() {
   uint32_t dsl = h.data_len();
   if (p_.data_digest && dsl > 0 &&
       data_digest(c->vec->segs(), h.buffer_offset(), dsl) != reader_.data_digest()) {
+    // RFC 7143 7.8: Reject and discard the PDU. ERL 0 cannot ask again with
+    // a recovery R2T, so the task ends without running: nothing more is
+    // solicited and, once every outstanding burst has ended, it answers
+    // CHECK CONDITION "protocol service CRC error".
     ctr_->add(ctr_->digest_errors);
     reject(RejectReason::data_digest, reader_.bhs());
-    // ERL 0 cannot ask again: the command ends without running.
-    respond_check(c, 0x0b, 0x47, 0x01);  // ABORTED COMMAND, DATA PHASE CRC ERROR
-    return true;
+    c->crc_error = true;
+    c->r2t_next = c->xfer;
+    for (R2tEntry& e : c->r2t)
+      if (e.live && !e.sent) e.live = false;
   }
   c->received += dsl;
   if (rx_r2t_ >= 0) {
@@ -645,11 +651,10 @@ bool Conn::pdu_data_out() {
     bool live = false;
     for (const R2tEntry& e : c->r2t) live |= e.live;
     if (!live) {
-      if (c->in_q) {
-        // Its R2Ts are still queued (cannot be: all live ones are answered),
-        // but be safe: execution starts once it leaves the queue.
-      }
-      start_exec(c);
+      if (c->crc_error)
+        respond_check(c, 0x0b, 0x47, 0x05);  // ABORTED COMMAND, PROTOCOL SERVICE CRC ERROR (11.4.7.2)
+      else
+        start_exec(c);
     }
   }
   return true;
@@ -717,32 +722,22 @@ bool Conn::pdu_nop_out() {
   return true;
 }
 
+// Text Requests (SendTargets) go through the TextExchange: requests
+// continued with the C bit are gathered, answers longer than the initiator's
+// MaxRecvDataSegmentLength go out in pieces it pulls with our TTT.
 bool Conn::pdu_text() {
   const Bhs& h = as_bhs(reader_.bhs());
   if (!full_feature_) return false;
   if (!h.immediate() && h.cmd_sn() == exp_cmd_sn_) ++exp_cmd_sn_;
-  std::string_view in(reinterpret_cast<const char*>(reader_.buffer()), h.data_len());
-  std::string out;
-  size_t pos = 0;
-  while (pos < in.size()) {
-    size_t z = in.find('\0', pos);
-    if (z == std::string_view::npos) z = in.size();
-    std::string_view kv = in.substr(pos, z - pos);
-    pos = z + 1;
-    size_t eq = kv.find('=');
-    if (eq == std::string_view::npos) continue;
-    std::string_view k = kv.substr(0, eq), v = kv.substr(eq + 1);
-    if (k == "SendTargets") {
-      out += host_->send_targets(p_.discovery ? v : (v == "All" ? std::string_view(target_name_) : v), initiator_);
-    } else {
-      out.append(k).append("=NotUnderstood").push_back('\0');
-    }
+  if (!text_) text_ = std::make_unique<TextExchange>(dir_, sess_);
+  TextExchange::Output out;
+  text_->on_request(h, {reader_.buffer(), h.data_len()}, seq(true), p_.max_recv_dsl_initiator, out);
+  if (out.reject) {
+    push_ctl(out.rsp, reader_.bhs(), kBhsLen);
+    ctr_->add(ctr_->rejects);
+  } else {
+    push_ctl(out.rsp, out.data.data(), uint32_t(out.data.size()));
   }
-  // Long answers would need Text continuation; cap at what the initiator takes.
-  if (out.size() > p_.max_recv_dsl_initiator) out.resize(p_.max_recv_dsl_initiator);
-  Bhs r;
-  build_text_response(r, h.lun(), h.itt(), kReservedTag, true, false, seq(true), uint32_t(out.size()));
-  push_ctl(r, out.data(), uint32_t(out.size()));
   return true;
 }
 

@@ -24,6 +24,8 @@
 #include <string>
 #include <vector>
 
+#include "iscsi/discovery.hpp"
+#include "iscsi/login.hpp"
 #include "iscsi/pdu.hpp"
 #include "iscsi/reader.hpp"
 #include "iscsi/session.hpp"
@@ -34,6 +36,23 @@ namespace sgv::iscsi {
 
 class Conn;
 struct ConnLogin;
+
+// The Host as login's and discovery's TargetDirectory; the session a login
+// creates belongs to the connection.
+class HostDirectory final : public TargetDirectory {
+ public:
+  HostDirectory(Host* host, Conn* conn) : host_(host), conn_(conn) {}
+  bool exists(std::string_view t) const override { return host_->target_exists(t); }
+  bool allowed(std::string_view t, std::string_view ini) const override { return host_->target_allowed(t, ini); }
+  std::string_view alias(std::string_view t) const override { return host_->target_alias(t); }
+  size_t count() const override { return host_->target_count(); }
+  TargetEntry entry(size_t i) const override { return host_->target_entry(i); }
+  uint16_t create_session(const SessionParams& p) override;
+
+ private:
+  Host* host_;
+  Conn* conn_;
+};
 
 constexpr unsigned kMaxR2tPerCmd = 8;  // caps MaxOutstandingR2T
 
@@ -72,6 +91,7 @@ struct Cmd {
   bool in_backend = false;    // execute() called, done() not yet
   bool mem_wait = false;      // queued on the pool's waiter
   bool tmf_waiting = false;   // a TMF waits for this task to finish
+  bool crc_error = false;     // a Data-Out failed its data digest: never executes
   Cmd* next_q = nullptr;      // send queue link
   Waiter waiter;              // pool waiter (backpressure)
 };
@@ -120,6 +140,7 @@ class Conn {
 
  private:
   friend struct ConnLogin;
+  friend class HostDirectory;
   // --- receive side
   bool on_header();
   bool on_pdu();
@@ -132,6 +153,9 @@ class Conn {
   bool pdu_text();
   bool pdu_logout();
   bool pdu_tmf();
+  // --- login (conn_login.cpp): the Login state machine drives it
+  uint16_t create_session(const SessionParams& s);
+  void enter_full_feature();
   // --- command flow
   Cmd* take_slot();
   void free_slot(Cmd* c);
@@ -167,10 +191,9 @@ class Conn {
   bool mem_blocked_ = false;   // a command waits for memory: socket reads paused
   unsigned inflight_ = 0;      // commands in the backend
   unsigned mem_waiters_ = 0;   // commands queued on the pool's waiter
-  // Session state (single connection per session).
-  std::string initiator_, target_name_;
-  uint64_t isid_ = 0;
-  uint16_t tsih_ = 0;
+  // Session state (single connection per session): what login agreed.
+  SessionParams sess_;
+  HostDirectory dir_;
   scsi::Target* target_ = nullptr;
   scsi::Nexus* nexus_ = nullptr;
   std::unique_ptr<Budget> budget_;  // the session's total (a root when the Host has LUN budgets)
@@ -183,6 +206,8 @@ class Conn {
     void operator()(ConnLogin* l) const;
   };
   std::unique_ptr<ConnLogin, LoginDel> login_;
+  // Full-feature Text (SendTargets), made at the first Text Request.
+  std::unique_ptr<TextExchange> text_;
   // Command slots: queue_depth for windowed commands + a few for immediate ones.
   std::vector<Cmd> cmds_;
   std::vector<uint16_t> free_;

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "iscsi/login.hpp"
 #include "sgv/budget.hpp"
 
 namespace sgv::scsi {
@@ -41,7 +42,8 @@ struct Limits {
   uint64_t session_mem_limit = 0;  // 0: unlimited below the LUN budget
 };
 
-// Operational parameters in force after login (RFC 7143 section 13).
+// The data path's compact copy of what login negotiated (SessionParams and
+// ConnParams of params.hpp, RFC 7143 section 13), fixed in full feature phase.
 struct Params {
   uint32_t max_recv_dsl_target = 8192;     // what we accept (declared by us)
   uint32_t max_recv_dsl_initiator = 8192;  // what we may send (declared by the initiator)
@@ -56,16 +58,22 @@ struct Params {
 };
 
 // The server's side of a connection: target lookup, discovery, reinstatement.
-// Called on the connection's reactor thread.
+// Called on the connection's reactor thread; what the target_* calls return
+// must stay valid while the server runs.
 class Host {
  public:
   virtual ~Host() = default;
+  // Login and discovery (the connection serves them as login.hpp's
+  // TargetDirectory): does the target exist, may this initiator see it,
+  // its alias, and the listing SendTargets reports (targets with portals).
+  virtual bool target_exists(std::string_view name) = 0;
+  virtual bool target_allowed(std::string_view name, std::string_view initiator) = 0;
+  virtual std::string_view target_alias(std::string_view name) = 0;
+  virtual size_t target_count() = 0;
+  virtual TargetEntry target_entry(size_t i) = 0;
   // nullptr if no such target or the initiator is not allowed. *lun_budget:
   // the parent for the session's budget.
   virtual scsi::Target* find_target(std::string_view name, std::string_view initiator, Budget** lun_budget) = 0;
-  // SendTargets response text (key=value\0...), "All" or one target name.
-  virtual std::string send_targets(std::string_view which, std::string_view initiator) = 0;
-  virtual std::string target_alias(std::string_view name) = 0;
   // The budget of the LUN a command addresses (wire LUN), for the session's
   // per-LUN child budget; nullptr: none (the session budget alone is charged).
   virtual Budget* lun_budget(const scsi::Target* /*t*/, uint64_t /*lun*/) { return nullptr; }

@@ -52,6 +52,9 @@ struct Server::Impl {
   std::vector<TargetEntry> targets;
   std::vector<int> listen_fds;
   std::vector<std::pair<std::string, uint16_t>> bound;
+  // SendTargets' view of the bound portals ("host:port" / "[v6]:port", group 1).
+  std::vector<std::string> portal_addrs;
+  std::vector<iscsi::Portal> portals;
   struct RHost;
   std::vector<std::unique_ptr<RHost>> hosts;
   std::vector<std::unique_ptr<Reactor>> reactors;
@@ -67,40 +70,25 @@ struct Server::Impl {
   std::map<std::string, RegEntry> reg;
   uint16_t next_tsih = 1;
 
-  scsi::Target* find_target(std::string_view name, std::string_view initiator, Budget** parent) {
-    for (TargetEntry& t : targets) {
-      if (t.spec.name != name) continue;
-      if (!t.spec.allowed_initiators.empty()) {
-        bool ok = false;
-        for (const auto& a : t.spec.allowed_initiators) ok |= a == initiator;
-        if (!ok) return nullptr;
-      }
-      // The session's own total is a root; each command charges the session's
-      // child of its LUN's budget (lun_budget below), which charges that total too.
-      *parent = nullptr;
-      return t.target.get();
-    }
+  static bool allowed(const TargetEntry& t, std::string_view initiator) {
+    if (t.spec.allowed_initiators.empty()) return true;
+    for (const auto& a : t.spec.allowed_initiators)
+      if (a == initiator) return true;
+    return false;
+  }
+  const TargetEntry* target(std::string_view name) const {
+    for (const TargetEntry& t : targets)
+      if (t.spec.name == name) return &t;
     return nullptr;
   }
 
-  std::string send_targets(std::string_view which, std::string_view initiator) {
-    std::string out;
-    for (const TargetEntry& t : targets) {
-      if (which != "All" && which != t.spec.name) continue;
-      if (!t.spec.allowed_initiators.empty()) {
-        bool ok = false;
-        for (const auto& a : t.spec.allowed_initiators) ok |= a == initiator;
-        if (!ok) continue;
-      }
-      out += "TargetName=" + t.spec.name;
-      out.push_back('\0');
-      for (const auto& b : bound) {
-        bool v6 = b.first.find(':') != std::string::npos;
-        out += "TargetAddress=" + (v6 ? "[" + b.first + "]" : b.first) + ":" + std::to_string(b.second) + ",1";
-        out.push_back('\0');
-      }
-    }
-    return out;
+  scsi::Target* find_target(std::string_view name, std::string_view initiator, Budget** parent) {
+    const TargetEntry* t = target(name);
+    if (!t || !allowed(*t, initiator)) return nullptr;
+    // The session's own total is a root; each command charges the session's
+    // child of its LUN's budget (lun_budget below), which charges that total too.
+    *parent = nullptr;
+    return t->target.get();
   }
 
   // The budget of the LUN `wire_lun` of target t (nullptr: none such).
@@ -152,14 +140,17 @@ struct Server::Impl::RHost : iscsi::Host {
     return s->find_target(name, initiator, lun_budget);
   }
   Budget* lun_budget(const scsi::Target* t, uint64_t lun) override { return s->lun_budget(t, lun); }
-  std::string send_targets(std::string_view which, std::string_view initiator) override {
-    return s->send_targets(which, initiator);
+  bool target_exists(std::string_view name) override { return s->target(name) != nullptr; }
+  bool target_allowed(std::string_view name, std::string_view initiator) override {
+    const TargetEntry* t = s->target(name);
+    return t && Impl::allowed(*t, initiator);
   }
-  std::string target_alias(std::string_view name) override {
-    for (const auto& t : s->targets)
-      if (t.spec.name == name) return t.spec.alias;
-    return {};
+  std::string_view target_alias(std::string_view name) override {
+    const TargetEntry* t = s->target(name);
+    return t ? std::string_view(t->spec.alias) : std::string_view();
   }
+  size_t target_count() override { return s->targets.size(); }
+  iscsi::TargetEntry target_entry(size_t i) override { return {s->targets[i].spec.name, s->portals}; }
   Pool* pool() override { return s->pool.get(); }
   const iscsi::Limits& limits() override { return s->lim; }
   uint16_t session_up(const void* conn, std::string_view initiator, uint64_t isid, std::string_view target) override {
@@ -312,6 +303,13 @@ int Server::start() {
       return rc;
     }
   }
+  s.portal_addrs.clear();
+  s.portals.clear();
+  for (const auto& b : s.bound) {
+    bool v6 = b.first.find(':') != std::string::npos;
+    s.portal_addrs.push_back((v6 ? "[" + b.first + "]" : b.first) + ":" + std::to_string(b.second));
+  }
+  for (const std::string& a : s.portal_addrs) s.portals.push_back({a, 1});  // views: the strings no longer move
   unsigned n = c.reactors ? c.reactors : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) {
     auto h = std::make_unique<Impl::RHost>(&s);
