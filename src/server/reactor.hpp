@@ -8,8 +8,23 @@
 // on the header just read. Readiness + readv lets the reader choose the
 // destination at the moment of reading; a completion model would need a
 // read posted in advance into a buffer chosen before the header is known
-// (a copy) or a two-step read per PDU with a ring round-trip each. File
-// LUN I/O still goes through io_uring (backend::thread_completion_fd()).
+// (a copy) or a recv per PDU with a ring round trip each. Measured with
+// bench/compare/socket_rx.cpp (48-byte PDUs in bursts over loopback, server
+// thread CPU per PDU, this 2-core VM at load ~10, 2026-11-30):
+//   burst 32: epoll+readv per PDU 2.14 us, epoll+peek+one read 0.40 us,
+//             io_uring recv per PDU 1.95 us, io_uring one recv per burst
+//             0.26 us (copy-free only when no PDU carries data)
+//   burst 8:  2.38 / 1.49 / 3.08 / 1.25 us;  burst 1: 12.2 / 15.5 / 11.4 / 12.6 us
+// So the ring buys nothing per PDU over readv; what pays is fewer syscalls
+// per PDU, which epoll gets without copies by peeking the run of
+// header-only PDUs (iscsi::Conn::on_readable). File LUN I/O still goes
+// through io_uring (backend::thread_completion_fd()).
+//
+// No busy polling before epoll_wait: spinning 50 or 200 us with
+// epoll_wait(0) raised sgvd's CPU per 4 KiB read from ~8 to ~11.5 us and
+// moved p99 only within this box's run-to-run noise (2-5 ms at one session,
+// 11-28 ms at four, both ways), since on 2 cores the spinner takes the CPU
+// the initiator needs.
 #pragma once
 
 #include <atomic>
