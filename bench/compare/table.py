@@ -136,6 +136,52 @@ def main():
                 row.append(fmt(si / pi, 2) if si and pi else "-")
                 row.append(fmt(sc / pc, 2) if sc and pc else "-")
             out.append("| " + " | ".join(row) + " |")
+        # Issue 4's bar, against the faster peer in each workload: IOPS >= 2x
+        # and CPU/IO <= 1/3 at 4 KiB QD32 x4 (RAM LUN); 1 MiB streams >= 90%
+        # of the loopback ceiling with CPU/IO <= 1/2; p99 <= the better
+        # peer's everywhere.
+        ceiling = None
+        if a.loopback:
+            try:
+                with open(a.loopback) as f:
+                    ceiling = json.load(f)["mb_s"]
+            except (OSError, ValueError, KeyError):
+                pass
+        out.append("")
+        out.append("Against the bar (faster peer = the one with more IOPS in that cell; "
+                   "p99 compared with the lower peer p99):")
+        out.append("")
+        out.append("| LUN | workload | IOPS ÷ faster peer | CPU/IO ÷ faster peer's | p99 sgvd / best peer (us) | MB/s ÷ ceiling | verdict |")
+        out.append("|---|---|---:|---:|---:|---:|---|")
+        for lun, wl in order:
+            s = cells.get((lun, wl, "sgvd"), {})
+            si, sc, sp = med(s.get("iops", [])), med(s.get("cpu_us", [])), med(s.get("p99", []))
+            pr = [(med(cells.get((lun, wl, p), {}).get("iops", [])), p) for p in peers]
+            pr = [x for x in pr if x[0]]
+            if not si or not pr:
+                continue
+            fi, fp = max(pr)
+            fc = med(cells[(lun, wl, fp)].get("cpu_us", []))
+            bp = min((med(cells.get((lun, wl, p), {}).get("p99", [])) or float("inf")) for p in peers)
+            smb = med(s.get("mb_s", []))
+            big = "1m" in wl
+            misses = []
+            if big:
+                if ceiling and smb < 0.9 * ceiling:
+                    misses.append("MB/s")
+                if sc and fc and sc > fc / 2:
+                    misses.append("CPU")
+            elif "qd32-s4" in wl and not wl.startswith("mix"):
+                if si < 2 * fi:
+                    misses.append("IOPS")
+                if sc and fc and sc > fc / 3:
+                    misses.append("CPU")
+            if sp and bp != float("inf") and sp > bp:
+                misses.append("p99")
+            out.append("| {} | {} | {} | {} | {} / {} | {} | {} |".format(
+                lun, wl, fmt(si / fi, 2), fmt(sc / fc, 2) if sc and fc else "-", fmt(sp), fmt(bp),
+                fmt(smb / ceiling, 2) if big and ceiling and smb else "",
+                "met" if not misses else "short: " + ", ".join(misses)))
         heap = [med(cells[k].get("heap", [])) for k in cells if k[2] == "sgvd"]
         heap = [h for h in heap if h is not None]
         miss = [med(cells[k].get("sgv_miss", [])) for k in cells if k[2] == "sgvd"]
