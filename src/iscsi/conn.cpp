@@ -12,6 +12,7 @@
 #include <cassert>
 #include <climits>
 #include <cstring>
+#include <new>
 
 #include "iscsi/crc32c.hpp"
 #include "scsi/target.hpp"
@@ -21,7 +22,7 @@ namespace sgv::iscsi {
 const uint8_t Conn::kPad[4] = {0, 0, 0, 0};
 
 namespace {
-constexpr unsigned kReservedSlots = 8;  // immediate commands beyond the window
+constexpr unsigned kReservedSlots = 8;  // immediate commands beyond the window (reserved tags)
 constexpr unsigned kPdusPerRead = 64;   // fairness between connections of a reactor
 const Bhs& as_bhs(const uint8_t* p) { return *reinterpret_cast<const Bhs*>(p); }
 }  // namespace
@@ -34,15 +35,23 @@ Conn::Conn(int fd, Host* host, Counters* ctr, std::string peer)
       reader_(std::max<size_t>(8192, host->limits().max_recv_data_segment_length)),
       lim_(host->limits()),
       dir_(host, this) {
-  unsigned n = lim_.queue_depth + kReservedSlots;
-  cmds_.resize(n);
-  free_.reserve(n);
-  for (unsigned i = n; i-- > 0;) {
-    cmds_[i].idx = uint16_t(i);
-    cmds_[i].conn = this;
-    cmds_[i].task.sense = cmds_[i].sense;
-    free_.push_back(uint16_t(i));
-  }
+  static_assert(scsi::kSenseMax <= kSenseSize, "the slot's sense buffer holds the core's sense");
+  TagSetOptions o;
+  o.name = "iscsi-conn";
+  o.depth = std::max(1u, lim_.queue_depth);
+  o.reserved = kReservedSlots;
+  o.priv_size = sizeof(Cmd);
+  o.inline_segs = 0;  // the Task carries its own inline segments
+  o.init_slot = [](Slot* s, void* ctx) {
+    Cmd* c = new (s->priv_raw()) Cmd();
+    c->slot = s;
+    c->idx = uint16_t(s->tag());
+    c->conn = static_cast<Conn*>(ctx);
+    c->task.sense = s->sense();
+  };
+  o.exit_slot = [](Slot* s, void*) { s->priv<Cmd>()->~Cmd(); };
+  o.ctx = this;
+  if (TagSet::create(o, &tags_) < 0) tags_.reset();
   // Control PDUs are small; this keeps steady-state NOPs allocation-free too.
   ctl_fill_.reserve(16384);
   ctl_send_.reserve(16384);
@@ -59,10 +68,14 @@ Conn::~Conn() {
 
 // ---------------------------------------------------------------- slots
 
-Cmd* Conn::take_slot() {
-  if (free_.empty()) return nullptr;
-  Cmd* c = &cmds_[free_.back()];
-  free_.pop_back();
+// Budget: one tag (a bitmap word fetch_or) and the resets below; no heap.
+Cmd* Conn::take_slot(bool immediate) {
+  if (!tags_) return nullptr;
+  // Each class first, then the other one rather than refusing.
+  Slot* s = tags_->get(immediate ? kTagReserved : 0);
+  if (!s) s = tags_->get(immediate ? 0 : kTagReserved);
+  if (!s) return nullptr;
+  Cmd* c = s->priv<Cmd>();
   ++active_;
   c->st = Cmd::St::recv;
   c->vec = nullptr;
@@ -96,7 +109,7 @@ void Conn::free_slot(Cmd* c) {
   assert(c->st != Cmd::St::free);
   c->st = Cmd::St::free;
   --active_;
-  free_.push_back(c->idx);
+  tags_->put(c->slot);
 }
 
 // Gives back the buffer and slot once nothing refers to them any more.
@@ -324,7 +337,7 @@ bool Conn::hdr_scsi_cmd() {
     reader_.data_discard();
     return true;
   }
-  Cmd* c = take_slot();
+  Cmd* c = take_slot(imm);
   if (!c) {
     reject(RejectReason::immediate_cmd_reject, reader_.bhs());
     reader_.data_discard();
@@ -562,8 +575,10 @@ void Conn::queue_r2ts(Cmd* c) {
 }
 
 Cmd* Conn::find_itt(uint32_t itt) {
-  for (Cmd& c : cmds_)
+  for (unsigned i = 0, n = nslots(); i < n; ++i) {
+    Cmd& c = slot_cmd(i);
     if (c.st != Cmd::St::free && c.itt == itt) return &c;
+  }
   return nullptr;
 }
 
@@ -577,9 +592,9 @@ bool Conn::hdr_data_out() {
   Cmd* c = nullptr;
   if (ttt != kReservedTag) {
     uint32_t idx = ttt >> 4, ent = ttt & 15;
-    if (idx < cmds_.size() && ent < kMaxR2tPerCmd && cmds_[idx].st == Cmd::St::recv &&
-        cmds_[idx].itt == h.itt() && cmds_[idx].r2t[ent].live) {
-      c = &cmds_[idx];
+    Cmd* t = idx < nslots() && ent < kMaxR2tPerCmd ? &slot_cmd(idx) : nullptr;
+    if (t && t->st == Cmd::St::recv && t->itt == h.itt() && t->r2t[ent].live) {
+      c = t;
       rx_r2t_ = int(ent);
     }
   } else {
@@ -689,7 +704,7 @@ void Conn::complete_cmd(Cmd* c) {
 }
 
 void Conn::respond_check(Cmd* c, uint8_t key, uint8_t asc, uint8_t ascq) {
-  uint8_t* s = c->sense;
+  uint8_t* s = c->task.sense;
   std::memset(s, 0, 18);
   s[0] = 0x70;
   s[2] = key;
@@ -1034,11 +1049,11 @@ void Conn::close() {
   for (unsigned i = 0; i < batch_ndone_; ++i) batch_done_[i]->in_batch = false;
   batch_ndone_ = 0;
   batch_n_ = batch_i_ = 0;
-  for (Cmd& c : cmds_) {
-    if (c.st == Cmd::St::free) continue;
+  each_cmd([this](Cmd& c) {
+    if (c.st == Cmd::St::free) return;
     c.in_batch = false;
     abort_cmd(&c);
-  }
+  });
   q_head_ = q_tail_ = nullptr;
   if (registered_) {
     host_->session_down(this);

@@ -3,11 +3,12 @@
 // queue. Driven by its reactor thread only: on_readable() when the socket
 // has bytes, flush() when it can take more, tick() once a second.
 //
-// Command state lives in a per-connection table of preallocated command
-// slots (Cmd: the scsi::Task, its sense buffer and the transport state);
-// nothing is allocated per command in steady state. (sgv::TagSet landed
-// after this was written; a connection is served by one reactor thread, so
-// a plain free stack is enough here and the TagSet switch is left to do.) Buffers come from the
+// Command state lives in the connection's sgv::TagSet (libsgv's command
+// slots, one allocation from the shared slot pool): each slot's private area
+// holds a Cmd (the scsi::Task and the transport state), its sense buffer is
+// the slot's. Commands in the CmdSN window take normal tags, immediate
+// commands (outside the window) the reserved ones; nothing is allocated per
+// command in steady state. Buffers come from the
 // SGV pool charged to the session budget; when the budget refuses, the
 // connection stops reading the socket (TCP pushes back on the initiator)
 // and stops opening the CmdSN window until the pool's waiter grants memory.
@@ -31,6 +32,7 @@
 #include "iscsi/session.hpp"
 #include "scsi/task.hpp"
 #include "sgv/cache.hpp"
+#include "sgv/slots.hpp"
 
 namespace sgv::iscsi {
 
@@ -63,14 +65,14 @@ struct R2tEntry {
   bool live = false, sent = false;
 };
 
-// One command slot. Task first: the core's done() gets a Task* and the
-// transport state is found by layout (Task is the first member).
+// A command: the private area of one TagSet slot (built once per slot by
+// the tag set's init_slot). The core's done() finds it through task.ctx.
 struct Cmd {
-  scsi::Task task;
-  uint8_t sense[scsi::kSenseMax];
+  scsi::Task task;  // task.sense is the slot's sense buffer
+  Slot* slot = nullptr;
   enum class St : uint8_t { free, recv, wait_mem, exec, send, aborted } st = St::free;
   Conn* conn = nullptr;
-  uint16_t idx = 0;
+  uint16_t idx = 0;           // the slot's tag (R2T TTTs carry it)
   uint32_t itt = 0, cmd_sn = 0, edtl = 0;
   uint32_t xfer = 0;          // bytes to move: min(edtl, data_len)
   Vec* vec = nullptr;         // data buffer (nullptr: none or backend's own)
@@ -157,7 +159,7 @@ class Conn {
   uint16_t create_session(const SessionParams& s);
   void enter_full_feature();
   // --- command flow
-  Cmd* take_slot();
+  Cmd* take_slot(bool immediate);
   void free_slot(Cmd* c);
   int get_buffer(Cmd* c, size_t bytes);
   Budget* charge_budget(uint64_t lun);
@@ -208,10 +210,17 @@ class Conn {
   std::unique_ptr<ConnLogin, LoginDel> login_;
   // Full-feature Text (SendTargets), made at the first Text Request.
   std::unique_ptr<TextExchange> text_;
-  // Command slots: queue_depth for windowed commands + a few for immediate ones.
-  std::vector<Cmd> cmds_;
-  std::vector<uint16_t> free_;
-  unsigned active_ = 0;
+  // Command slots: queue_depth normal tags for windowed commands, reserved
+  // tags for immediate ones. nullptr only if the tag set could not be made
+  // (every command then answers as if the slots were exhausted).
+  std::unique_ptr<TagSet> tags_;
+  unsigned active_ = 0;        // slots taken (the window's view; exact on this thread)
+  unsigned nslots() const { return tags_ ? tags_->total() : 0; }
+  Cmd& slot_cmd(unsigned tag) const { return *tags_->slot(tag)->priv<Cmd>(); }
+  template <class F>
+  void each_cmd(F f) const {
+    for (unsigned i = 0, n = nslots(); i < n; ++i) f(slot_cmd(i));
+  }
   // Receive context of the PDU in progress.
   Cmd* rx_cmd_ = nullptr;
   int rx_r2t_ = -1;            // r2t entry a Data-Out belongs to; -1 unsolicited

@@ -50,11 +50,12 @@ bool Conn::pdu_tmf() {
     case TmfFunc::abort_task_set:
     case TmfFunc::clear_task_set:
     case TmfFunc::lun_reset:
-      for (Cmd& c : cmds_)
+      each_cmd([&](Cmd& c) {
         if (lun_of(c) == lun) kill(c);
+      });
       break;
     case TmfFunc::target_warm_reset:
-      for (Cmd& c : cmds_) kill(c);
+      each_cmd(kill);
       break;
     case TmfFunc::clear_aca:
     case TmfFunc::target_cold_reset:
@@ -65,7 +66,7 @@ bool Conn::pdu_tmf() {
   }
   // kill() may have released some at once; tmf_wait_ counts the rest.
   unsigned left = 0;
-  for (Cmd& c : cmds_) left += c.st != Cmd::St::free && c.tmf_waiting;
+  each_cmd([&](const Cmd& c) { left += c.st != Cmd::St::free && c.tmf_waiting; });
   (void)wait;
   tmf_itt_ = h.itt();
   tmf_func_ = uint8_t(fn);
