@@ -325,6 +325,13 @@ bool Conn::hdr_scsi_cmd() {
     reader_.data_discard();
     return true;
   }
+  if (!target_) {
+    // A discovery session has no LUNs to run it on (RFC 7143 4.3).
+    if (!imm) ++exp_cmd_sn_;
+    reject(RejectReason::protocol_error, reader_.bhs());
+    reader_.data_discard();
+    return true;
+  }
   if (h.read() && h.write()) {
     if (!imm) ++exp_cmd_sn_;
     reject(RejectReason::cmd_not_supported, reader_.bhs());

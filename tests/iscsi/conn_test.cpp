@@ -75,17 +75,13 @@ struct Pdu {
   std::string text() const { return std::string(data.begin(), data.end()); }
 };
 
+// key -> value of a response's text (read with the module's own parser,
+// which text_test covers).
 std::map<std::string, std::string> parse(const std::string& s) {
+  TextPairs tp;
+  EXPECT_EQ(parse_text(s, tp), TextStatus::ok);
   std::map<std::string, std::string> m;
-  size_t pos = 0;
-  while (pos < s.size()) {
-    size_t z = s.find('\0', pos);
-    if (z == std::string::npos) z = s.size();
-    std::string kv = s.substr(pos, z - pos);
-    size_t eq = kv.find('=');
-    if (eq != std::string::npos) m[kv.substr(0, eq)] = kv.substr(eq + 1);
-    pos = z + 1;
-  }
+  for (const KeyValue& x : tp) m[std::string(x.key)] = std::string(x.value);
   return m;
 }
 
@@ -432,6 +428,25 @@ TEST(ConnText, LongSendTargetsAnswerIsSplitAndPulledWithTheTtt) {
   }
   EXPECT_EQ(all, expect);
   EXPECT_TRUE(p.quiet());
+}
+
+// A discovery session has no LUNs: a SCSI Command is rejected (it has no
+// target to run on) and the session goes on answering.
+TEST(ConnText, ScsiCommandInDiscoverySessionIsRejected) {
+  TestHost host;
+  Peer p(host);
+  ASSERT_TRUE(p.login({}, true));
+  uint8_t tur[16] = {};
+  ASSERT_TRUE(p.send(p.scsi_cmd(tur, 0, false, false, 5), nullptr, 0));
+  Pdu r;
+  ASSERT_TRUE(p.recv(r));
+  EXPECT_EQ(r.h.opcode(), Op::reject);
+  EXPECT_EQ(r.h.reject_reason(), uint8_t(RejectReason::protocol_error));
+  ASSERT_TRUE(p.send(p.text_req(6, kReservedTag), kv({{"SendTargets", "All"}})));
+  ASSERT_TRUE(p.recv(r));
+  EXPECT_EQ(r.h.opcode(), Op::text_rsp);
+  EXPECT_EQ(r.h.exp_cmd_sn(), p.cmd_sn_);  // the rejected command used its CmdSN
+  EXPECT_EQ(parse(r.text())["TargetName"], kTarget);
 }
 
 TEST(ConnText, NormalSessionListsItsOwnTargetAndRejectsAll) {
