@@ -3,20 +3,29 @@
 //
 // A request of N OS pages is served by a vector of order ceil(log2 N),
 // trimmed so its segments total exactly the requested bytes (restored on
-// release). Requests above the largest order are chains of max-order vectors
-// presented as one segment list. Each thread keeps a small per-order stack of
-// vectors over a shared per-order pool; vectors move between them in
-// batches, so alloc+free on one thread costs no lock and no atomic RMW, and a
-// vector freed on another thread simply lands in that thread's stack.
+// release; a request of exactly 2^k pages needs neither). Requests above the
+// largest order are chains of max-order vectors presented as one segment
+// list. Each thread keeps a small per-order stack of vectors over a shared
+// per-order pool, found through a direct per-thread slot indexed by the
+// pool's slot number (no search). The hit paths (alloc without flags or
+// budget, release of the last holder) are inline below: an array pop or push
+// and a few plain stores -- no lock, no atomic RMW. Everything else is out of
+// line.
+//
+// Cross-thread frees: a vector freed on another thread lands in that thread's
+// stack; a full stack hands its oldest batch (sized by bytes: 32 vectors of
+// 4 KiB, one of 1 MiB) to a per-order lock-free exchange (one CAS per batch),
+// and an empty stack takes batches back from it (one exchange). The pool
+// mutex is taken only for misses, flushes, purge and shrink.
 //
 // Idle purge: a maintenance thread ticks every purge_interval / 2; a vector
 // idle for [interval, 1.5 x interval) in the shared pool goes back to the
-// page source. Thread stacks are bounded and small (32 vectors of orders
-// 0..2 down to 1 of orders >= 8: at most ~11 MiB per thread per pool), and
-// every tick, shrink and pressure event asks each of them to flush to the
-// shared pool on its owner's next operation (a flag, no lock on the fast
-// path), so only a thread that never touches the pool again keeps its few
-// vectors until it exits (thread exit flushes them).
+// page source. Thread stacks are bounded (at most ~15 MiB per thread per
+// pool), and every tick, shrink and pressure event asks each of them to flush
+// to the shared pool on its owner's next operation (a flag, no lock on the
+// fast path), so only a thread that never touches the pool again keeps its
+// few vectors until it exits (thread exit flushes them). Purge and shrink
+// drain the exchange first.
 //
 // Invariant (check_invariants, at quiescence):
 //   cached_pages + in_use_pages == allocated_pages   (per pool and per order)
@@ -28,6 +37,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -54,6 +64,34 @@ inline constexpr unsigned kReturnEmptyOnFail = SGV_RETURN_EMPTY_ON_FAIL;  // emp
 inline constexpr unsigned kGetNew = SGV_GET_NEW;                        // always build (warm-up)
 
 inline constexpr unsigned kMaxOrderLimit = 15;
+
+namespace detail {
+inline constexpr unsigned kOrders = kMaxOrderLimit + 1;
+// Pools that can have per-thread caches at once; later pools work from the
+// shared pool only.
+inline constexpr unsigned kTlsSlots = 64;
+enum VecKind : uint8_t { kKindCached = 0, kKindOneShot = 1, kKindChain = 2, kKindEmpty = 3 };
+
+// A counter with one writer (the owning thread) and any number of readers:
+// relaxed load + store, so the hit path pays no locked instruction.
+struct OwnedCounter {
+  std::atomic<uint64_t> v{0};
+  void bump() { v.store(v.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+  void add(uint64_t d) { v.store(v.load(std::memory_order_relaxed) + d, std::memory_order_relaxed); }
+  uint64_t get() const { return v.load(std::memory_order_relaxed); }
+};
+
+// This thread's cache of each pool, at the pool's slot number. id[] names
+// the pool the slot was filled for (ids are never reused), so a slot left by
+// a destroyed pool never matches its successor. Constant-initialized: the
+// inline hit path reads it without a TLS init call. Thread exit flushes the
+// caches (an object in cache.cpp, armed when a slot is first filled).
+struct TlsSlots {
+  uint64_t id[kTlsSlots];
+  ThreadCache* tc[kTlsSlots];
+};
+extern thread_local constinit TlsSlots t_slots;
+}  // namespace detail
 
 struct PoolOptions {
   const char* name = "sgv";
@@ -89,9 +127,9 @@ class Vec {
   void set_external(const Seg* segs, size_t n);
 
   void ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
-  // Budget: ~15 ns when this is the last holder and the vector goes back to
+  // Budget: a few ns when this is the last holder and the vector goes back to
   // the thread's stack (no atomic RMW when refs == 1 and no budget).
-  void release();
+  inline void release();
 
  private:
   friend class Pool;
@@ -101,6 +139,7 @@ class Vec {
   friend struct VecOps;
   friend struct Builder;
   Vec() = default;
+  [[gnu::noinline]] void release_shared();  // refs > 1: the RMW, then maybe recycle
 
   Seg* segs_ = nullptr;     // view: nsegs_ entries, last one trimmed
   size_t nsegs_ = 0;
@@ -122,10 +161,36 @@ class Vec {
   int fd_ = -1;
   uint8_t kind_ = 0;           // cached / one-shot / chain / empty
   uint64_t stamp_ = 0;         // pool epoch at last release (idle purge)
-  Vec* next_ = nullptr;        // shared-list / chain links (pool lock)
-  Vec* prev_ = nullptr;
+  Vec* next_ = nullptr;        // shared-list / chain / exchange-batch links
+  Vec* prev_ = nullptr;        // shared list; in the exchange: next batch
+  uint32_t xcount_ = 0;        // exchange: vectors in the batch this heads
   Vec* chain_ = nullptr;       // chains: first member vector
   size_t seg_cap_ = 0;         // chains: capacity of segs_
+};
+
+// One thread's cache for one pool: a bounded array stack per order.
+// Invariant: 0 <= n <= cap; stack[0..n) are whole (untrimmed, poisoned)
+// cached vectors of that order. Only the owner thread touches the stacks;
+// other threads read n and the counters (relaxed) for statistics, and ask
+// for a flush through flush_req.
+struct ThreadCache {
+  Pool* pool = nullptr;
+  // Set (release) by maintain()/shrink() on any thread; the owner exchanges
+  // it (acquire) on its next operation and flushes everything to the shared
+  // pool, where purge and shrink can reach it.
+  std::atomic<bool> flush_req{false};
+  struct Order {  // 32 bytes: the hit path indexes it with a shift
+    Vec** stack = nullptr;
+    uint32_t cap = 0;
+    std::atomic<uint32_t> n{0};
+    detail::OwnedCounter hits;  // allocations served from the cache
+    detail::OwnedCounter in;    // cacheable vectors given back
+  } ord[detail::kOrders];
+  // Vectors built and handed out (slow path): out = hits + out_miss.
+  detail::OwnedCounter out_miss[detail::kOrders];
+  ~ThreadCache() {
+    for (auto& o : ord) delete[] o.stack;
+  }
 };
 
 // A waiting allocation, embedded in the caller's memory (no allocation).
@@ -203,9 +268,10 @@ class Pool {
   // (bytes == 0, unknown flags) or -ENOMEM (budget, watermark, page source,
   // or a miss under kCacheHitOnly); on failure nothing is held, except that
   // kReturnEmptyOnFail turns a failure into 0 with an empty vector.
-  // Budget: ~30 ns for a same-thread hit without a budget (per-thread array
-  // stack, no atomic RMW); plus one CAS per budget level when charged.
-  int alloc(size_t bytes, unsigned flags, Budget* charge, Vec** out);
+  // Budget: a few ns for a same-thread hit without flags or budget (inline:
+  // slot load, array pop, plain stores); a charged hit goes out of line and
+  // adds one CAS per budget level.
+  inline int alloc(size_t bytes, unsigned flags, Budget* charge, Vec** out);
   // Like alloc, but when refused by a budget or the watermark, queues *w
   // (FIFO) and returns -EINPROGRESS; w->cb later receives the vector, always
   // from another call (a release, maintain), never from inside alloc_wait.
@@ -243,8 +309,14 @@ class Pool {
   Budget* global_budget() const { return global_; }
   unsigned max_order() const { return opts_.max_order; }
 
-  // Order that serves `bytes` (ceil(log2 pages)), or -1 above max order.
-  int order_for(size_t bytes) const;
+  // Order that serves `bytes` (ceil(log2 pages)), or -1 for 0 and above
+  // max order.
+  int order_for(size_t bytes) const {
+    unsigned k = order_bits(bytes);
+    return k <= opts_.max_order ? static_cast<int>(k) : -1;
+  }
+  // ceil(log2(pages)) for bytes > 0; >= 52 (above any max order) for 0.
+  static unsigned order_bits(size_t bytes) { return static_cast<unsigned>(std::bit_width((bytes - 1) >> kPageShift)); }
 
  private:
   friend class Vec;
@@ -254,14 +326,33 @@ class Pool {
   friend struct VecOps;
   friend struct Builder;
   struct Impl;
-  void recycle(Vec* v);
-  ThreadCache* tcache();
+  [[gnu::noinline]] void recycle_slow(Vec* v);
+  [[gnu::noinline]] int alloc_slow(size_t bytes, unsigned flags, Budget* charge, Vec** out);
+  [[gnu::noinline]] ThreadCache* attach_tc();
+  ThreadCache* tcache() {
+    detail::TlsSlots& s = detail::t_slots;
+    if (__builtin_expect(s.id[tls_idx_] == id_, 1)) return s.tc[tls_idx_];
+    return attach_tc();
+  }
+  // A one-segment vector's trim and restore inline; longer lists out of line.
+  static void trim_hit(Vec* v, size_t bytes) {
+    if (__builtin_expect(v->full_nsegs_ == 1, 1)) {
+      v->segs_[0].len = bytes;
+      v->len_ = bytes;
+    } else {
+      trim_multi(v, bytes);
+    }
+  }
+  static void trim_multi(Vec* v, size_t bytes);
+  static void restore_multi(Vec* v);
 
   PoolOptions opts_;
   std::string name_;
   Budget* global_;
   PageSource* src_;
   uint64_t id_;
+  unsigned tls_idx_ = 0;     // slot in detail::t_slots
+  bool has_tls_ = false;     // false: more than kTlsSlots pools, no thread caches
   // waiters_: queued waiter count; seq_cst inc in alloc_wait pairs with the
   // seq_cst load in release() (Dekker: one of them sees the other).
   std::atomic<uint32_t> waiters_{0};
@@ -269,6 +360,67 @@ class Pool {
   std::atomic<uint64_t> epoch_{0};
   std::unique_ptr<Impl> impl_;
 };
+
+// ---- inline hit paths ----------------------------------------------------------
+// Each failed check falls to one out-of-line call (a tail call), so the
+// inlined code saves no registers. Sanitizer builds with ASan poison cached
+// pages, which the slow paths do: there, everything goes out of line.
+
+[[gnu::always_inline]] inline int Pool::alloc(size_t bytes, unsigned flags, Budget* charge, Vec** out) {
+#if !defined(SGV_ASAN)
+  if (__builtin_expect(flags == 0 && charge == nullptr && out != nullptr, 1)) {
+    unsigned k = order_bits(bytes);
+    detail::TlsSlots& s = detail::t_slots;
+    // A matching slot always holds this thread's (non-null) cache.
+    if (__builtin_expect(k <= opts_.max_order && s.id[tls_idx_] == id_, 1)) {
+      if (k >= detail::kOrders) __builtin_unreachable();  // max_order <= kMaxOrderLimit
+      ThreadCache* tc = s.tc[tls_idx_];
+      ThreadCache::Order& o = tc->ord[k];
+      uint32_t n = o.n.load(std::memory_order_relaxed);
+      if (__builtin_expect(n != 0 && !tc->flush_req.load(std::memory_order_relaxed), 1)) {
+        Vec* v = o.stack[n - 1];
+        o.n.store(n - 1, std::memory_order_relaxed);
+        o.hits.bump();
+        if (bytes != v->len_) trim_hit(v, bytes);
+        v->refs_.store(1, std::memory_order_relaxed);
+        *out = v;
+        return 0;
+      }
+    }
+  }
+#endif
+  return alloc_slow(bytes, flags, charge, out);
+}
+
+[[gnu::always_inline]] inline void Vec::release() {
+  // Sole holder: nobody can ref() concurrently, so skip the RMW. The acquire
+  // load pairs with the acq_rel fetch_sub of a holder that released earlier.
+  if (__builtin_expect(refs_.load(std::memory_order_acquire) != 1, 0)) return release_shared();
+  Pool* p = pool_;
+#if !defined(SGV_ASAN)
+  detail::TlsSlots& s = detail::t_slots;
+  if (__builtin_expect(charged_ == nullptr && kind_ == detail::kKindCached && s.id[p->tls_idx_] == p->id_, 1)) {
+    ThreadCache* tc = s.tc[p->tls_idx_];
+    ThreadCache::Order& o = tc->ord[order_];
+    uint32_t n = o.n.load(std::memory_order_relaxed);
+    // seq_cst load of waiters_: see Pool::recycle_slow (a plain load on x86).
+    if (__builtin_expect(n < o.cap && p->waiters_.load(std::memory_order_seq_cst) == 0 &&
+                             !tc->flush_req.load(std::memory_order_relaxed),
+                         1)) {
+      if (len_ != (pages_ << kPageShift)) {
+        if (full_nsegs_ == 1) segs_[0].len = len_ = pages_ << kPageShift;
+        else Pool::restore_multi(this);
+      }
+      stamp_ = p->epoch_.load(std::memory_order_relaxed);
+      o.stack[n] = this;
+      o.n.store(n + 1, std::memory_order_relaxed);
+      o.in.bump();
+      return;
+    }
+  }
+#endif
+  return p->recycle_slow(this);
+}
 
 // Free functions (namespace sgv).
 inline int alloc(Pool& p, size_t bytes, unsigned flags, Budget* charge, Vec** out) {

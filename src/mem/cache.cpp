@@ -24,6 +24,8 @@
 
 namespace sgv {
 
+thread_local constinit detail::TlsSlots detail::t_slots{};
+
 namespace {
 
 // ---- pool registry and per-thread slots -----------------------------------
@@ -34,28 +36,32 @@ struct Registry {
   std::mutex mu;  // guards pools; held across a thread-exit flush
   std::unordered_map<uint64_t, Pool*> pools;
   std::atomic<uint64_t> next_id{1};  // relaxed: uniqueness only
+  uint64_t used_slots = 0;           // TLS slot numbers held by live pools (mu)
+  static_assert(detail::kTlsSlots == 64, "used_slots is one bit per slot");
 };
 Registry& registry() {
   static Registry* r = new Registry;  // leaked: thread-exit flushes may run late
   return *r;
 }
 
-struct TlsSlots {
-  static constexpr int kSlots = 8;
-  uint64_t id[kSlots] = {};
-  ThreadCache* tc[kSlots] = {};
-  ~TlsSlots() {
+// Thread exit: flush this thread's caches of live pools. Armed (constructed,
+// which registers the destructor) when the thread fills its first slot.
+struct TlsCleanup {
+  bool armed = false;
+  ~TlsCleanup() {
+    detail::TlsSlots& s = detail::t_slots;
     Registry& r = registry();
     std::lock_guard<std::mutex> lk(r.mu);
-    for (int i = 0; i < kSlots; ++i) {
-      if (!id[i]) continue;
-      auto it = r.pools.find(id[i]);
-      if (it != r.pools.end()) CacheEngine::detach(*it->second, tc[i]);
-      id[i] = 0;
+    for (unsigned i = 0; i < detail::kTlsSlots; ++i) {
+      if (!s.id[i]) continue;
+      auto it = r.pools.find(s.id[i]);
+      if (it != r.pools.end()) CacheEngine::detach(*it->second, s.tc[i]);
+      s.id[i] = 0;
+      s.tc[i] = nullptr;
     }
   }
 };
-thread_local TlsSlots t_slots;
+thread_local TlsCleanup t_cleanup;
 thread_local Budget* t_refused = nullptr;  // which budget refused this thread's last charge
 thread_local bool t_in_offer = false;      // offer_waiters is on this thread's stack
 
@@ -82,25 +88,34 @@ inline void unpoison(const Seg* segs, size_t n) {
 
 }  // namespace
 
-struct VecOps {
+void Pool::trim_multi(Vec* v, size_t bytes) {
   // Cut the segment list to exactly `bytes` (<= the vector's pages). Linear
   // in the segments crossed: 1 for vectors built from one run.
+  size_t rem = bytes, i = 0;
+  while (v->segs_[i].len < rem) rem -= v->segs_[i++].len;
+  v->trim_idx_ = i;
+  v->trim_orig_ = v->segs_[i].len;
+  v->segs_[i].len = rem;
+  v->nsegs_ = i + 1;
+  v->len_ = bytes;
+}
+
+void Pool::restore_multi(Vec* v) {
+  if (v->nsegs_ == 0 && v->full_nsegs_ == 0) return;
+  v->segs_[v->trim_idx_].len = v->trim_orig_;
+  v->trim_idx_ = v->full_nsegs_ - 1;
+  v->trim_orig_ = v->segs_[v->trim_idx_].len;
+  v->nsegs_ = v->full_nsegs_;
+  v->len_ = v->pages_ << kPageShift;
+}
+
+struct VecOps {
+  // Trim only when the length differs from the vector's full length.
   static void trim(Vec* v, size_t bytes) {
-    size_t rem = bytes, i = 0;
-    while (v->segs_[i].len < rem) rem -= v->segs_[i++].len;
-    v->trim_idx_ = i;
-    v->trim_orig_ = v->segs_[i].len;
-    v->segs_[i].len = rem;
-    v->nsegs_ = i + 1;
-    v->len_ = bytes;
+    if (bytes != v->len_) Pool::trim_multi(v, bytes);
   }
   static void restore(Vec* v) {
-    if (v->nsegs_ == 0 && v->full_nsegs_ == 0) return;
-    v->segs_[v->trim_idx_].len = v->trim_orig_;
-    v->trim_idx_ = v->full_nsegs_ - 1;
-    v->trim_orig_ = v->segs_[v->trim_idx_].len;
-    v->nsegs_ = v->full_nsegs_;
-    v->len_ = v->pages_ << kPageShift;
+    if (v->len_ != (v->pages_ << kPageShift)) Pool::restore_multi(v);
   }
   static void hand_out(Vec* v, size_t bytes, Budget* charge) {
     unpoison(v->segs_, v->full_nsegs_);
@@ -110,65 +125,20 @@ struct VecOps {
   }
 };
 
-// ---- hot path -------------------------------------------------------------
+// ---- out-of-line halves of the hit paths --------------------------------------
 
-// Budget: ~3 ns; the slot matching this pool is almost always the first.
-inline ThreadCache* Pool::tcache() {
-  TlsSlots& s = t_slots;
-  for (int i = 0; i < TlsSlots::kSlots; ++i)
-    if (s.id[i] == id_) return s.tc[i];
-  return CacheEngine::attach(*this);
+int Pool::alloc_slow(size_t bytes, unsigned flags, Budget* charge, Vec** out) {
+  return CacheEngine::alloc_slow(*this, bytes, flags, charge, out, tcache(), order_for(bytes));
 }
 
-int Pool::order_for(size_t bytes) const {
-  if (bytes == 0) return -1;
-  size_t pages = (bytes + kPageSize - 1) >> kPageShift;
-  int k = pages <= 1 ? 0 : 64 - __builtin_clzll(static_cast<unsigned long long>(pages - 1));
-  return k <= static_cast<int>(opts_.max_order) ? k : -1;
+void Vec::release_shared() {
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  pool_->recycle_slow(this);
 }
 
-// Budget: <= 30 ns on a same-thread hit without a budget (measured ~14 ns
-// for an alloc+release pair, min of batches): slot lookup, one array pop,
-// trim, counters by plain store; no lock, no atomic RMW. A budget adds one
-// CAS per level each way (~63 ns for session < LUN < root). Anything else
-// goes to alloc_slow.
-int Pool::alloc(size_t bytes, unsigned flags, Budget* charge, Vec** out) {
-  ThreadCache* tc = tcache();
-  int k = order_for(bytes);
-  if (__builtin_expect(flags == 0 && k >= 0 && tc != nullptr, 1) &&
-      !tc->flush_req.load(std::memory_order_relaxed)) {
-    ThreadCache::Order& o = tc->ord[k];
-    uint32_t n = o.n.load(std::memory_order_relaxed);
-    if (__builtin_expect(n != 0, 1)) {
-      if (charge && charge->charge(kPageSize << k, &t_refused) != 0) {
-        impl_->budget_refusals.fetch_add(1, std::memory_order_relaxed);
-        return -ENOMEM;
-      }
-      Vec* v = o.stack[n - 1];
-      o.n.store(n - 1, std::memory_order_relaxed);
-      o.hits.bump();
-      o.out.bump();
-      VecOps::hand_out(v, bytes, charge);
-      *out = v;
-      return 0;
-    }
-  }
-  return CacheEngine::alloc_slow(*this, bytes, flags, charge, out, tc, k);
-}
-
-// Budget: ~15 ns when the last holder releases a cached vector into a
-// thread stack with room and no waiters: restore the trim, one array push.
-void Vec::release() {
-  // Sole holder: nobody can ref() concurrently, so skip the RMW. The acquire
-  // load pairs with the acq_rel fetch_sub of a holder that released earlier.
-  if (refs_.load(std::memory_order_acquire) != 1 && refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-  pool_->recycle(this);
-}
-
-// Budget: ~8 ns for a cached vector going back to a thread stack with room:
-// restore the trim, stamp, one array push; an uncharge and a fence when it
-// was charged. Chains, one-shot vectors, full stacks and waiters: slow path.
-void Pool::recycle(Vec* v) {
+// A charged vector, a full stack, waiters, a flush request, chains, one-shot
+// and empty vectors, and every release in ASan builds (pages are poisoned).
+void Pool::recycle_slow(Vec* v) {
   if (v->charged_) {
     v->charged_->uncharge(v->pages_ << kPageShift);
     v->charged_ = nullptr;
@@ -322,12 +292,13 @@ struct Builder {
     return 0;
   }
 
-  static void destroy(Pool& p, Vec* v) {
+  // global_done: the caller already uncharged the global budget.
+  static void destroy(Pool& p, Vec* v, bool global_done = false) {
     Pool::Impl& im = CacheEngine::impl(p);
     VecOps::restore(v);
     unpoison(v->segs_, v->full_nsegs_);
     for (uint32_t i = 0; i < v->nruns_; ++i) p.src_->put(v->runs_[i]);
-    if (p.global_) p.global_->uncharge(v->pages_ << kPageShift);
+    if (p.global_ && !global_done) p.global_->uncharge(v->pages_ << kPageShift);
     // A cached vector left allocated_vecs when drop_idle unlinked it.
     if (v->kind_ != kKindCached) im.oneshot_pages.fetch_sub(v->pages_, std::memory_order_relaxed);
     delete[] v->segs_;
@@ -373,8 +344,7 @@ static int refuse(Pool& p, unsigned flags, Vec** out) {
 
 static void count_out(Pool& p, ThreadCache* tc, int k, bool hit) {
   if (tc) {
-    tc->ord[k].out.bump();
-    if (hit) tc->ord[k].hits.bump();
+    (hit ? tc->ord[k].hits : tc->out_miss[k]).bump();
     return;
   }
   Pool::Impl& im = CacheEngine::impl(p);
@@ -383,14 +353,62 @@ static void count_out(Pool& p, ThreadCache* tc, int k, bool hit) {
   if (hit) im.dead_hits[k]++;
 }
 
-// A whole cached vector of order k from the thread stack or the shared
-// pool (a batch moves to the thread stack), or nullptr.
+// Hand the batch o.stack[0..b) to the exchange (one CAS, no lock).
+static void exchange_put(Pool::Impl& im, int k, Vec* const* vs, uint32_t b) {
+  for (uint32_t i = 0; i + 1 < b; ++i) vs[i]->next_ = vs[i + 1];
+  vs[b - 1]->next_ = nullptr;
+  Vec* first = vs[0];
+  first->xcount_ = b;
+  Exchange& x = im.xchg[k];
+  x.n.fetch_add(b, std::memory_order_relaxed);
+  Vec* h = x.head.load(std::memory_order_relaxed);
+  do {
+    first->prev_ = h;
+    // release: the batch's links and contents are visible to the taker.
+  } while (!x.head.compare_exchange_weak(h, first, std::memory_order_release, std::memory_order_relaxed));
+}
+
+// Fill an empty thread stack from the exchange: take every batch (one
+// exchange), keep those that fit, give the rest back (one CAS). Returns the
+// stack's new size.
+static uint32_t exchange_take(Pool::Impl& im, int k, ThreadCache::Order& o) {
+  Exchange& x = im.xchg[k];
+  if (x.head.load(std::memory_order_relaxed) == nullptr) return 0;
+  // acquire: pairs with the release CAS of whoever pushed each batch.
+  Vec* b = x.head.exchange(nullptr, std::memory_order_acquire);
+  uint32_t n = 0;
+  while (b && n + b->xcount_ <= o.cap) {
+    Vec* next_batch = b->prev_;
+    for (Vec* v = b; v;) {
+      Vec* nx = v->next_;
+      v->next_ = v->prev_ = nullptr;
+      o.stack[n++] = v;
+      v = nx;
+    }
+    b = next_batch;
+  }
+  x.n.fetch_sub(n, std::memory_order_relaxed);
+  if (b) {
+    Vec* last = b;
+    while (last->prev_) last = last->prev_;
+    Vec* h = x.head.load(std::memory_order_relaxed);
+    do {
+      last->prev_ = h;
+    } while (!x.head.compare_exchange_weak(h, b, std::memory_order_release, std::memory_order_relaxed));
+  }
+  o.n.store(n, std::memory_order_relaxed);
+  return n;
+}
+
+// A whole cached vector of order k from the thread stack, the exchange or
+// the shared pool (a batch moves to the thread stack), or nullptr.
 static Vec* take_cached(Pool& p, ThreadCache* tc, int k) {
   Pool::Impl& im = CacheEngine::impl(p);
   if (tc) {
     if (tc->flush_req.load(std::memory_order_relaxed)) CacheEngine::flush_tc(p, tc);
     ThreadCache::Order& o = tc->ord[k];
     uint32_t n = o.n.load(std::memory_order_relaxed);
+    if (n == 0) n = exchange_take(im, k, o);
     if (n == 0) {
       std::lock_guard<std::mutex> lk(im.mu);
       auto& s = im.shared[k];
@@ -406,6 +424,7 @@ static Vec* take_cached(Pool& p, ThreadCache* tc, int k) {
     return v;
   }
   std::lock_guard<std::mutex> lk(im.mu);
+  CacheEngine::drain_exchange(p);
   auto& s = im.shared[k];
   Vec* v = s.tail;
   if (v) list_unlink(s, v);
@@ -498,7 +517,8 @@ static int alloc_chain(Pool& p, size_t bytes, unsigned flags, Budget* charge, Ve
   head->pages_ = held;
   head->trim_idx_ = nseg - 1;
   head->trim_orig_ = head->segs_[nseg - 1].len;
-  VecOps::trim(head, bytes);
+  head->len_ = held << kPageShift;
+  Pool::trim_multi(head, bytes);
   head->charged_ = charge;
   head->refs_.store(1, std::memory_order_relaxed);
   im.chains.fetch_add(1, std::memory_order_relaxed);
@@ -551,6 +571,27 @@ void CacheEngine::flush_tc(Pool& p, ThreadCache* tc) {
   }
 }
 
+void CacheEngine::drain_exchange(Pool& p) {
+  Pool::Impl& im = *p.impl_;
+  for (unsigned k = 0; k <= p.max_order(); ++k) {
+    Exchange& x = im.xchg[k];
+    if (x.head.load(std::memory_order_relaxed) == nullptr) continue;
+    Vec* b = x.head.exchange(nullptr, std::memory_order_acquire);
+    uint64_t n = 0;
+    while (b) {
+      Vec* next_batch = b->prev_;
+      for (Vec* v = b; v;) {
+        Vec* nx = v->next_;
+        CacheOps::list_push_back(im.shared[k], v);
+        ++n;
+        v = nx;
+      }
+      b = next_batch;
+    }
+    x.n.fetch_sub(n, std::memory_order_relaxed);
+  }
+}
+
 void CacheEngine::recycle_slow(Pool& p, Vec* v, ThreadCache* tc) {
   Pool::Impl& im = *p.impl_;
   switch (v->kind_) {
@@ -589,12 +630,10 @@ void CacheEngine::recycle_slow(Pool& p, Vec* v, ThreadCache* tc) {
       ThreadCache::Order& o = tc->ord[k];
       uint32_t n = o.n.load(std::memory_order_relaxed);
       if (n == o.cap) {
-        // Full: the oldest batch (bottom of the stack) moves to the shared pool.
+        // Full: the oldest batch (bottom of the stack) moves to the exchange,
+        // where an allocating thread takes it without a lock.
         uint32_t b = im.batch[k];
-        {
-          std::lock_guard<std::mutex> lk(im.mu);
-          for (uint32_t i = 0; i < b; ++i) CacheOps::list_push_back(im.shared[k], o.stack[i]);
-        }
+        CacheOps::exchange_put(im, k, o.stack, b);
         std::memmove(o.stack, o.stack + b, (n - b) * sizeof(Vec*));
         n -= b;
       }
@@ -712,29 +751,25 @@ bool Pool::cancel(Waiter* w) {
 
 // ---- thread caches ----------------------------------------------------------
 
-ThreadCache* CacheEngine::attach(Pool& p) {
-  TlsSlots& s = t_slots;
-  int slot = -1;
-  {
-    Registry& r = registry();
-    std::lock_guard<std::mutex> lk(r.mu);
-    for (int i = 0; i < TlsSlots::kSlots && slot < 0; ++i)
-      if (s.id[i] == 0 || r.pools.find(s.id[i]) == r.pools.end()) slot = i;  // free or stale
-  }
-  if (slot < 0) return nullptr;  // this thread uses many pools: shared pool only
-  Pool::Impl& im = *p.impl_;
+// First use of this pool on this thread (or a pool without a TLS slot).
+ThreadCache* Pool::attach_tc() {
+  if (!has_tls_) return nullptr;  // more pools than slots: shared pool only
+  detail::TlsSlots& s = detail::t_slots;
+  t_cleanup.armed = true;  // registers the thread-exit flush
   auto* tc = new ThreadCache();
-  tc->pool = &p;
-  for (unsigned k = 0; k <= p.max_order(); ++k) {
-    tc->ord[k].cap = im.cap[k];
-    tc->ord[k].stack = new Vec*[im.cap[k]];
+  tc->pool = this;
+  for (unsigned k = 0; k <= max_order(); ++k) {
+    tc->ord[k].cap = impl_->cap[k];
+    tc->ord[k].stack = new Vec*[impl_->cap[k]];
   }
   {
-    std::lock_guard<std::mutex> lk(im.mu);
-    im.tcs.push_back(tc);
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    impl_->tcs.push_back(tc);
   }
-  s.id[slot] = p.id_;
-  s.tc[slot] = tc;
+  // The slot may name a destroyed pool that held this number (its cache is
+  // gone with it): overwrite.
+  s.id[tls_idx_] = id_;
+  s.tc[tls_idx_] = tc;
   return tc;
 }
 
@@ -744,7 +779,7 @@ void CacheEngine::detach(Pool& p, ThreadCache* tc) {
   std::lock_guard<std::mutex> lk(im.mu);
   for (unsigned k = 0; k <= p.max_order(); ++k) {
     im.dead_hits[k] += tc->ord[k].hits.get();
-    im.dead_out[k] += tc->ord[k].out.get();
+    im.dead_out[k] += tc->ord[k].hits.get() + tc->out_miss[k].get();
     im.dead_in[k] += tc->ord[k].in.get();
   }
   im.tcs.erase(std::remove(im.tcs.begin(), im.tcs.end(), tc), im.tcs.end());
@@ -760,6 +795,7 @@ size_t CacheEngine::drop_idle(Pool& p, size_t bytes, uint64_t min_age, bool purg
   uint64_t now = p.epoch_.load(std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> lk(im.mu);
+    drain_exchange(p);
     // Oldest first: the heads of the per-order lists, largest orders first
     // so few vectors free much memory.
     for (int k = static_cast<int>(p.max_order()); k >= 0 && got < bytes; --k) {
@@ -779,11 +815,14 @@ size_t CacheEngine::drop_idle(Pool& p, size_t bytes, uint64_t min_age, bool purg
         v = next;
       }
     }
+    // With the unlink too: the global budget never counts pages that the
+    // pool's statistics no longer do (the pages go back just below).
+    if (p.global_ && got) p.global_->uncharge(got);
   }
   while (victims) {
     Vec* next = victims->next_;
     victims->next_ = nullptr;
-    Builder::destroy(p, victims);
+    Builder::destroy(p, victims, true);
     victims = next;
   }
   return got;
@@ -794,7 +833,7 @@ uint64_t CacheEngine::cached_pages(Pool& p) {
   std::lock_guard<std::mutex> lk(im.mu);
   uint64_t pages = 0;
   for (unsigned k = 0; k <= p.max_order(); ++k) {
-    uint64_t n = im.shared[k].n;
+    uint64_t n = im.shared[k].n + im.xchg[k].n.load(std::memory_order_relaxed);
     for (ThreadCache* tc : im.tcs) n += tc->ord[k].n.load(std::memory_order_relaxed);
     pages += n << k;
   }
@@ -844,13 +883,15 @@ Pool::Pool(const PoolOptions& opts, Budget* global)
     src_ = impl_->owned_src.get();
   }
   if (global_) global_->set_counts_pages(true);
-  // Per-thread stacks stay small so an idle thread hides at most ~11 MiB
-  // per pool from purge (it flushes on its next operation once asked):
-  // 32 vectors of orders 0..2 down to one vector of orders >= 8.
+  // Batches between a thread stack and the exchange are sized by bytes
+  // (512 KiB, at most 32 vectors): one CAS moves 32 vectors of 4 KiB or one
+  // of 512 KiB and up. A stack holds two batches (one vector from order 9,
+  // so an idle thread hides at most ~15 MiB per pool from purge until its
+  // next operation flushes it).
   for (unsigned k = 0; k < kOrders; ++k) {
-    uint32_t c = k <= 2 ? 32 : (k >= 8 ? 1 : std::max<uint32_t>(2, 128u >> k));
-    impl_->cap[k] = c;
-    impl_->batch[k] = std::max<uint32_t>(1, c / 2);
+    uint32_t b = std::clamp<uint32_t>(static_cast<uint32_t>((size_t{512} << 10) >> (k + kPageShift)), 1, 32);
+    impl_->batch[k] = b;
+    impl_->cap[k] = k >= 9 ? 1 : 2 * b;
   }
   impl_->tick_ms = opts_.purge_interval_ms > 0 ? std::max<long>(1, opts_.purge_interval_ms / 2) : 1000;
   Registry& r = registry();
@@ -858,6 +899,11 @@ Pool::Pool(const PoolOptions& opts, Budget* global)
   {
     std::lock_guard<std::mutex> lk(r.mu);
     r.pools[id_] = this;
+    if (~r.used_slots != 0) {
+      tls_idx_ = static_cast<unsigned>(__builtin_ctzll(~r.used_slots));
+      r.used_slots |= uint64_t{1} << tls_idx_;
+      has_tls_ = true;
+    }
   }
   if (opts_.purge_interval_ms > 0) CacheEngine::start_thread(*this);
   if (opts_.watch_pressure) watch_pressure();
@@ -875,6 +921,7 @@ Pool::~Pool() {
     Registry& r = registry();
     std::lock_guard<std::mutex> lk(r.mu);
     r.pools.erase(id_);
+    if (has_tls_) r.used_slots &= ~(uint64_t{1} << tls_idx_);
   }
   {
     std::lock_guard<std::mutex> lk(impl_->thr_mu);
@@ -914,7 +961,8 @@ Pool::~Pool() {
       ThreadCache::Order& o = tc->ord[k];
       for (uint32_t i = 0; i < o.n.load(std::memory_order_relaxed); ++i) CacheOps::list_push_back(impl_->shared[k], o.stack[i]);
       o.n.store(0);
-      impl_->dead_out[k] += o.out.get();
+      impl_->dead_hits[k] += o.hits.get();
+      impl_->dead_out[k] += o.hits.get() + tc->out_miss[k].get();
       impl_->dead_in[k] += o.in.get();
     }
     delete tc;
@@ -942,14 +990,14 @@ bool Pool::check_invariants() const {
       ++walked;
     }
     if (walked != im.shared[k].n) return false;
-    cached = walked;
+    cached = walked + im.xchg[k].n.load(std::memory_order_relaxed);
     uint64_t out = im.dead_out[k], in = im.dead_in[k];
     for (ThreadCache* tc : im.tcs) {
       const ThreadCache::Order& o = tc->ord[k];
       uint32_t n = o.n.load(std::memory_order_relaxed);
       if (n > o.cap) return false;
       cached += n;
-      out += o.out.get();
+      out += o.hits.get() + tc->out_miss[k].get();
       in += o.in.get();
     }
     if (in > out) return false;

@@ -12,47 +12,30 @@
 
 namespace sgv {
 
-enum VecKind : uint8_t { kKindCached = 0, kKindOneShot = 1, kKindChain = 2, kKindEmpty = 3 };
+using detail::kKindCached;
+using detail::kKindChain;
+using detail::kKindEmpty;
+using detail::kKindOneShot;
+using detail::kOrders;
 
 inline constexpr unsigned kAllFlags = kNoCache | kCacheHitOnly | kReturnEmptyOnFail | kGetNew;
-inline constexpr unsigned kOrders = kMaxOrderLimit + 1;
 
-// A counter with one writer (the owning thread) and any number of readers:
-// relaxed load + store, so the hit path pays no locked instruction.
-struct OwnedCounter {
-  std::atomic<uint64_t> v{0};
-  void bump() { v.store(v.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
-  uint64_t get() const { return v.load(std::memory_order_relaxed); }
-};
-
-// One thread's cache for one pool: a bounded array stack per order.
-// Invariant: 0 <= n <= cap; stack[0..n) are whole (untrimmed, poisoned)
-// cached vectors of that order. Only the owner thread touches the stacks;
-// other threads read n and the counters (relaxed) for statistics, and ask
-// for a flush through flush_req.
-struct ThreadCache {
-  Pool* pool = nullptr;
-  // Set (release) by maintain()/shrink() on any thread; the owner exchanges
-  // it (acquire) on its next operation and flushes everything to the shared
-  // pool, where purge and shrink can reach it.
-  std::atomic<bool> flush_req{false};
-  struct Order {
-    Vec** stack = nullptr;
-    uint32_t cap = 0;
-    std::atomic<uint32_t> n{0};
-    OwnedCounter hits;  // allocations served from the cache
-    OwnedCounter out;   // cacheable vectors handed to callers
-    OwnedCounter in;    // cacheable vectors given back
-  } ord[kOrders];
-  ~ThreadCache() {
-    for (auto& o : ord) delete[] o.stack;
-  }
+// The per-order lock-free exchange between thread caches: a stack of
+// batches. A batch is a list of whole cached vectors linked by next_, headed
+// by a vector whose xcount_ says how many; batches are linked by prev_.
+// Push (CAS) and take-all (exchange) only, so there is no ABA. n counts the
+// vectors in it: raised before a push is published and lowered after a take,
+// so it never undercounts; exact at quiescence.
+struct alignas(64) Exchange {
+  std::atomic<Vec*> head{nullptr};
+  std::atomic<uint64_t> n{0};
 };
 
 struct Pool::Impl {
   std::unique_ptr<PageSource> owned_src;
   uint32_t cap[kOrders] = {};
   uint32_t batch[kOrders] = {};
+  Exchange xchg[kOrders];
   long tick_ms = 0;  // maintenance period (purge_interval / 2)
 
   // mu guards: shared[], tcs, dead_*, chain_free.
@@ -99,9 +82,10 @@ struct Pool::Impl {
 struct CacheEngine {
   static int alloc_slow(Pool& p, size_t bytes, unsigned flags, Budget* charge, Vec** out, ThreadCache* tc, int k);
   static void recycle_slow(Pool& p, Vec* v, ThreadCache* tc);
-  static ThreadCache* attach(Pool& p);
   static void detach(Pool& p, ThreadCache* tc);  // thread exit
   static void flush_tc(Pool& p, ThreadCache* tc);
+  // Move everything in the exchange to the shared lists (caller holds mu).
+  static void drain_exchange(Pool& p);
   // Flush `own` (the caller's cache) now and ask every other thread's cache
   // to flush on its owner's next operation.
   static void request_flushes(Pool& p, ThreadCache* own);

@@ -17,11 +17,11 @@ PoolStats Pool::stats() const {
       OrderStats& o = s.order[k];
       uint64_t out = im.dead_out[k], in = im.dead_in[k];
       o.hits = im.dead_hits[k];
-      o.cached_vecs = im.shared[k].n;
+      o.cached_vecs = im.shared[k].n + im.xchg[k].n.load(std::memory_order_relaxed);
       for (ThreadCache* tc : im.tcs) {
         const ThreadCache::Order& t = tc->ord[k];
         o.hits += t.hits.get();
-        out += t.out.get();
+        out += t.hits.get() + tc->out_miss[k].get();
         in += t.in.get();
         o.cached_vecs += t.n.load(std::memory_order_relaxed);
       }

@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstring>
+#include <memory>
 #include <set>
 #include <thread>
 
@@ -209,6 +211,7 @@ TEST(CacheFlags, RejectsBadArguments) {
   Vec* v = nullptr;
   EXPECT_EQ(p.alloc(0, 0, nullptr, &v), -EINVAL);
   EXPECT_EQ(p.alloc(4096, 0x100, nullptr, &v), -EINVAL);
+  EXPECT_EQ(p.alloc(4096, 0, nullptr, nullptr), -EINVAL);
 }
 
 TEST(CacheRef, LastHolderReturnsTheVector) {
@@ -357,6 +360,75 @@ TEST(CacheThreads, FreeOnAnotherThreadReachesTheCache) {
   ASSERT_EQ(p.alloc(4096, kCacheHitOnly, nullptr, &v), 0);
   v->release();
   EXPECT_TRUE(p.check_invariants());
+}
+
+// A live thread freeing more than its stack holds hands batches to the
+// allocating thread through the lock-free exchange: the allocator gets
+// every vector back as a hit, none is built again, and shrink reaches what
+// sits in the exchange.
+TEST(CacheThreads, CrossThreadFreesComeBackThroughTheExchange) {
+  Pool p(quiet_opts());
+  constexpr int kN = 200;  // several 4 KiB batches beyond a stack's 64
+  std::vector<Vec*> vs(kN);
+  for (int round = 0; round < 3; ++round) {
+    for (auto& v : vs) ASSERT_EQ(p.alloc(4096, 0, nullptr, &v), 0);
+    std::atomic<bool> freed{false}, done{false};
+    std::thread t([&] {
+      for (Vec* v : vs) v->release();
+      freed = true;
+      while (!done) std::this_thread::yield();  // stays alive: no exit flush
+    });
+    while (!freed) std::this_thread::yield();
+    PoolStats s = p.stats();
+    EXPECT_EQ(s.order[0].cached_vecs, static_cast<uint64_t>(kN));
+    EXPECT_EQ(s.order[0].in_use_pages, 0u);
+    EXPECT_TRUE(p.check_invariants());
+    if (round == 2) {
+      // The freeing thread keeps at most its stack; the rest is reachable.
+      size_t got = p.shrink(SIZE_MAX);
+      EXPECT_GE(got, static_cast<size_t>(kN - 64) * 4096);
+      EXPECT_TRUE(p.check_invariants());
+    }
+    done = true;
+    t.join();
+  }
+  PoolStats s = p.stats();
+  EXPECT_EQ(s.order[0].misses, static_cast<uint64_t>(kN));  // rounds 2 and 3 were hits
+  EXPECT_EQ(s.order[0].hits, static_cast<uint64_t>(2 * kN));
+  EXPECT_TRUE(p.check_invariants());
+}
+
+// A thread's cache slot left by a destroyed pool is never taken for its
+// successor's, and pools beyond the per-thread slots work from the shared
+// pool alone.
+TEST(CacheThreads, SlotsOfDeadPoolsAndPoolsBeyondTheSlots) {
+  for (int i = 0; i < 3; ++i) {
+    Pool p(quiet_opts());
+    Vec* v = nullptr;
+    ASSERT_EQ(p.alloc(8192, 0, nullptr, &v), 0);
+    v->release();
+    ASSERT_EQ(p.alloc(8192, 0, nullptr, &v), 0);
+    v->release();
+    PoolStats s = p.stats();
+    EXPECT_EQ(s.order[1].misses, 1u);
+    EXPECT_EQ(s.order[1].hits, 1u);
+    EXPECT_TRUE(p.check_invariants());
+  }
+  std::vector<std::unique_ptr<Pool>> pools;
+  for (int i = 0; i < 70; ++i) pools.push_back(std::make_unique<Pool>(quiet_opts()));
+  for (auto& p : pools) {
+    for (int j = 0; j < 2; ++j) {
+      Vec* v = nullptr;
+      ASSERT_EQ(p->alloc(4096, 0, nullptr, &v), 0);
+      EXPECT_EQ(v->len(), 4096u);
+      v->release();
+    }
+    PoolStats s = p->stats();
+    EXPECT_EQ(s.order[0].misses, 1u);
+    EXPECT_EQ(s.order[0].hits, 1u);
+    EXPECT_EQ(s.order[0].cached_vecs, 1u);
+    EXPECT_TRUE(p->check_invariants());
+  }
 }
 
 }  // namespace
