@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -25,13 +26,15 @@ struct Runner {
   int bad = 0;
   int ua = 0;
 
+  uint32_t edtl = 64 * 1024;
+
   uint8_t run(const uint8_t* cdb, unsigned len, uint64_t lun = 0, uint32_t out_len = 0) {
     scsi::Task t;
     std::memcpy(t.cdb, cdb, len);
     t.lun = lun << 48;
     t.nexus = nx;
     t.sense = sense;
-    t.edtl = 64 * 1024;
+    t.edtl = edtl;
     int calls = 0;
     t.ctx = &calls;
     t.done = [](scsi::Task* k) { ++*static_cast<int*>(k->ctx); };
@@ -45,6 +48,12 @@ struct Runner {
     tg.execute(t);
     while (calls == 0 && backend::thread_ops_in_flight()) backend::wait_thread_completions();
     if (calls != 1) ++bad;
+    if (t.backend_buffer) {
+      // A zero-copy READ points at the backend's memory: bring it into buf.
+      size_t at = 0;
+      for (unsigned i = 0; i < t.nsegs && at + t.segs[i].len <= buf.size(); at += t.segs[i++].len)
+        std::memcpy(buf.data() + at, t.segs[i].addr, t.segs[i].len);
+    }
     return t.status;
   }
 
@@ -116,6 +125,66 @@ TEST(TargetMt, CommandsRacingManagement) {
   EXPECT_GT(a.ua + b.ua, 0);  // the resets were seen
   tg.close_nexus(a.nx);
   tg.close_nexus(b.nx);
+}
+
+// COMPARE AND WRITE as VMware's ATS uses it: a counter in block 7 that two
+// threads increment by compare-and-swap. A lost update (both compares seeing
+// the same value) would leave the counter short. Each thread only guesses
+// the value (it never decreases, so a miscompare means "higher"): the loop
+// issues nothing but COMPARE AND WRITEs, which all hold the LUN's caw_mu,
+// so under TSan any unguarded access between them is reported too.
+TEST(TargetMt, CompareAndWriteIsAtomicAgainstItself) {
+  scsi::Target tg("iqn.2026-11.io.sgv:caw");
+  int err = 0;
+  scsi::LunConfig cfg;
+  cfg.backend = backend::make_ram({1u << 20}, &err);
+  ASSERT_EQ(tg.add_lun(std::move(cfg)), 0);
+  constexpr int kIncrements = 20000;
+  std::atomic<int> ready{0};
+  auto worker = [&](const char* name, int* retries, int* bad) {
+    Runner r{tg, tg.open_nexus(name)};
+    uint8_t tur[6] = {};
+    r.run(tur, 6);  // consumes the POWER ON RESET unit attention
+    ready.fetch_add(1);
+    while (ready.load() < 2) std::this_thread::yield();  // start together
+    uint8_t caw[16] = {0x89, 0, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 1, 0, 0};
+    r.edtl = 1024;
+    uint64_t guess = 0;
+    for (int done = 0; done < kIncrements;) {
+      std::memset(r.buf.data(), 0, 1024);
+      uint64_t next = guess + 1;
+      std::memcpy(r.buf.data(), &guess, sizeof guess);
+      std::memcpy(r.buf.data() + 512, &next, sizeof next);
+      uint8_t st = r.run(caw, 16, 0, 1024);
+      if (st == 0) {
+        ++done;
+      } else if (st == 2 && (r.sense[2] & 0x0f) == 0x0e && *retries < 100 * kIncrements) {
+        ++*retries;  // MISCOMPARE: the counter is past the guess
+      } else {
+        ++*bad;
+        return;
+      }
+      guess = next;
+    }
+    tg.close_nexus(r.nx);
+  };
+  int retries_a = 0, retries_b = 0, bad_a = 0, bad_b = 0;
+  std::thread ta(worker, "iqn.caw-a", &retries_a, &bad_a);
+  std::thread tb(worker, "iqn.caw-b", &retries_b, &bad_b);
+  ta.join();
+  tb.join();
+  EXPECT_EQ(bad_a + bad_b, 0);
+  std::printf("COMPARE AND WRITE retries after a miscompare: %d + %d\n", retries_a, retries_b);
+  Runner check{tg, tg.open_nexus("iqn.check")};
+  uint8_t tur[6] = {};
+  check.run(tur, 6);
+  check.edtl = 512;
+  uint8_t rd[10] = {0x28, 0, 0, 0, 0, 7, 0, 0, 1, 0};
+  ASSERT_EQ(check.run(rd, 10), 0);
+  uint64_t v;
+  std::memcpy(&v, check.buf.data(), sizeof v);
+  EXPECT_EQ(v, uint64_t(2 * kIncrements));
+  tg.close_nexus(check.nx);
 }
 
 }  // namespace
