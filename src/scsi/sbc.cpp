@@ -293,17 +293,13 @@ bool prep_compare_write(Target::Impl& im, Task& t) {
   return need_data(t, Dir::out, len);
 }
 
-[[gnu::noinline]] void exec_compare_write(Target::Impl&, Task& t) {
-  Lun& l = *lun_of(t);
-  Scratch& s = scratch(t);
+namespace {
+
+// The compare and the write, with caw_mu held; sense set on failure.
+void compare_then_write(Task& t, Lun& l, const Scratch& s) {
   uint64_t half = s.nblocks << l.bs_shift;
   uint64_t off = s.lba << l.bs_shift;
-  if (total_len(SegSpan(t.segs, t.nsegs)) < 2 * half) {
-    check(t, sk::illegal_request, asc::param_list_length);
-    return finish(t);
-  }
-  std::lock_guard<std::mutex> g(l.caw_mu);
-  if (compare_medium(t, l, off, half, 0, false, sk::miscompare, asc::miscompare_verify)) return finish(t);
+  if (compare_medium(t, l, off, half, 0, false, sk::miscompare, asc::miscompare_verify)) return;
   // Write the second half straight from the data-out segments, a window of
   // them at a time.
   Seg win[16];
@@ -319,16 +315,28 @@ bool prep_compare_write(Target::Impl& im, Task& t) {
     win_len += k;
     if (nw == 16 || wrote + win_len == half) {
       int r = l.be->write_sync(off + wrote, win, nw, s.flags & kFua);
-      if (r) {
-        complete_io_error(t, r, true);
-        return finish(t);
-      }
+      if (r) return complete_io_error(t, r, true);
       wrote += win_len;
       win_len = 0;
       nw = 0;
     }
   }
-  finish(t);
+}
+
+}  // namespace
+
+[[gnu::noinline]] void exec_compare_write(Target::Impl&, Task& t) {
+  Lun& l = *lun_of(t);
+  const Scratch& s = scratch(t);
+  if (total_len(SegSpan(t.segs, t.nsegs)) < 2 * (s.nblocks << l.bs_shift)) {
+    check(t, sk::illegal_request, asc::param_list_length);
+    return finish(t);
+  }
+  {
+    std::lock_guard<std::mutex> g(l.caw_mu);
+    compare_then_write(t, l, s);
+  }
+  finish(t);  // outside the lock: done() is the transport's
 }
 
 // ---- SYNCHRONIZE CACHE
