@@ -30,6 +30,10 @@ def load(paths):
             ns = b["cpu_time"]
             unit = b.get("time_unit", "ns")
             ns *= {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[unit]
+            # 2-thread rows: both threads' CPU time minus their waiting for
+            # each other (the allocator's work, not the scheduler's).
+            if "work_ns/op" in b:
+                ns = b["work_ns/op"]
             res[(subject, workload)] = (ns, b.get("minflt/op", float("nan")))
     return res, load_avg
 
