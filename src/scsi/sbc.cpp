@@ -59,7 +59,8 @@ bool range_and_size(Target::Impl& im, Task& t, const Lun& l, const Rw& rw) {
 // differing byte as INFORMATION, or the read error) and the result is -1.
 int compare_medium(Task& t, Lun& l, uint64_t off, uint64_t total, uint32_t src, bool one_block,
                    uint8_t miscompare_key, Asc miscompare) {
-  static thread_local uint8_t medium[64 * 1024];
+  // Page-aligned: an O_DIRECT file LUN reads straight into it.
+  alignas(4096) static thread_local uint8_t medium[64 * 1024];
   static thread_local uint8_t host[64 * 1024];
   for (uint64_t done = 0; done < total;) {
     uint32_t chunk = uint32_t(std::min<uint64_t>(sizeof medium, total - done));
