@@ -301,6 +301,26 @@ TEST_F(Sbc, CompareAndWriteIsReported) {
   EXPECT_EQ(r.data[4], 0x89);
 }
 
+// What libiscsi's leaked COMPARE AND WRITE hook did to every later 16-byte
+// CDB (transfer length low byte forced to 1): the CDB asks for less than
+// EDTL. Only the CDB's blocks move; the transport reports the rest as
+// overflow residual.
+TEST_F(Sbc, SixteenByteLengthBelowEdtlMovesOnlyTheCdbBlocks) {
+  auto keep = pattern(512, 0x10);
+  ASSERT_TRUE(run(h, cdb10(0x2a, 21, 1), keep).good());
+  auto p = pattern(1024, 0x60);
+  Result w = run(h, cdb16(0x8a, 20, 1), p, 1024);
+  ASSERT_TRUE(w.good());
+  EXPECT_EQ(w.data_len, 512u);
+  EXPECT_EQ(run(h, cdb10(0x28, 20, 1)).data, std::vector<uint8_t>(p.begin(), p.begin() + 512));
+  EXPECT_EQ(run(h, cdb10(0x28, 21, 1)).data, keep);
+  Result r = run(h, cdb16(0x88, 20, 1), {}, 1024);
+  ASSERT_TRUE(r.good());
+  EXPECT_EQ(r.data_len, 512u);
+  // Past the end is still past the end, whatever EDTL says.
+  expect_sense(run(h, cdb16(0x8a, kBlocks, 1), p, 1024), 5, 0x21);
+}
+
 TEST_F(Sbc, SynchronizeCache) {
   EXPECT_TRUE(run(h, cdb10(0x35, 0, 0)).good());
   EXPECT_TRUE(run(h, cdb16(0x91, 0, 100)).good());
