@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "iscsi/endian.hpp"
+#include "scsi/endian.hpp"
 
 namespace sgv::iscsi {
 

@@ -22,7 +22,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "iscsi/endian.hpp"
+#include "scsi/endian.hpp"
 #include "sgv/seg.hpp"
 
 namespace sgv::iscsi {

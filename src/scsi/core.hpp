@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "backend/backend.hpp"
+#include "scsi/endian.hpp"
 #include "scsi/target.hpp"
 #include "scsi/task.hpp"
 
@@ -230,13 +231,6 @@ SGV_OP(sync_cache) SGV_OP(write_same) SGV_OP(unmap) SGV_OP(compare_write)
 #undef SGV_OP
 void exec_none(Target::Impl&, Task&);  // for commands prepare() always completes
 
-inline uint16_t be16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
-inline uint32_t be24(const uint8_t* p) { return uint32_t(p[0]) << 16 | uint32_t(p[1]) << 8 | p[2]; }
-inline uint32_t be32(const uint8_t* p) { return uint32_t(be16(p)) << 16 | be16(p + 2); }
-inline uint64_t be64(const uint8_t* p) { return uint64_t(be32(p)) << 32 | be32(p + 4); }
-inline void put16(uint8_t* p, uint16_t v) { p[0] = uint8_t(v >> 8); p[1] = uint8_t(v); }
-inline void put32(uint8_t* p, uint32_t v) { put16(p, uint16_t(v >> 16)); put16(p + 2, uint16_t(v)); }
-inline void put64(uint8_t* p, uint64_t v) { put32(p, uint32_t(v >> 32)); put32(p + 4, uint32_t(v)); }
 inline Lun* lun_of(Task& t) { return static_cast<Lun*>(t.lun_obj); }
 
 // SAM LUN (wire value) to the LUN id we store, or kMaxLuns if not addressable.

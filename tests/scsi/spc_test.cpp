@@ -4,8 +4,11 @@
 #include <gtest/gtest.h>
 
 #include "backend/backend.hpp"
+#include "scsi/endian.hpp"
 #include "scsi_helper.hpp"
 
+using sgv::be16;
+using sgv::be32;
 using sgv::test::Harness;
 using sgv::test::Result;
 
@@ -45,7 +48,7 @@ TEST(Vpd, DeviceIdentificationIsStable) {
   EXPECT_EQ(ra.data[5] & 0x0f, 3);
   EXPECT_EQ(ra.data[7], 8);
   EXPECT_EQ(ra.data[8] >> 4, 3);
-  unsigned len = unsigned(ra.data[2] << 8 | ra.data[3]);
+  unsigned len = be16(&ra.data[2]);
   EXPECT_EQ(len + 4, ra.data.size());
   // Walk designators: T10 vendor, relative port and SCSI name are present.
   bool t10 = false, relport = false, name = false;
@@ -65,9 +68,9 @@ TEST(Vpd, BlockLimitsAndProvisioning) {
   ASSERT_EQ(r.data.size(), 64u);
   EXPECT_EQ(r.data[3], 0x3c);
   EXPECT_EQ(r.data[4] & 1, 1);  // WSNZ
-  uint32_t maxx = uint32_t(r.data[8] << 24 | r.data[9] << 16 | r.data[10] << 8 | r.data[11]);
+  uint32_t maxx = be32(&r.data[8]);
   EXPECT_EQ(maxx, (4u << 20) / 512);
-  uint32_t max_unmap = uint32_t(r.data[20] << 24 | r.data[21] << 16 | r.data[22] << 8 | r.data[23]);
+  uint32_t max_unmap = be32(&r.data[20]);
   EXPECT_GT(max_unmap, 0u);
   EXPECT_LE(max_unmap, 1u << 20);
   r = vpd(h, 0xb2);
@@ -172,7 +175,7 @@ TEST(Rsoc, AllAndOne) {
   h.clear_ua();
   Result r = h.run({0xa3, 0x0c, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0});
   ASSERT_TRUE(r.good());
-  uint32_t len = uint32_t(r.data[0] << 24 | r.data[1] << 16 | r.data[2] << 8 | r.data[3]);
+  uint32_t len = be32(&r.data[0]);
   EXPECT_EQ(len % 8, 0u);
   EXPECT_GE(len / 8, 30u);
   // One command: READ(10) supported with its usage data.
@@ -190,7 +193,7 @@ TEST(Rsoc, AllAndOne) {
   EXPECT_EQ(r.data[3], 16);
   // With timeouts descriptors.
   r = h.run({0xa3, 0x0c, 0x80, 0, 0, 0, 0, 0, 0x10, 0, 0, 0});
-  len = uint32_t(r.data[2] << 8 | r.data[3]);
+  len = be16(&r.data[2]);
   EXPECT_EQ(len % 20, 0u);
 }
 

@@ -1,12 +1,13 @@
-// iscsi/endian.hpp - big-endian (network order) field access: the one set of
-// helpers behind the Bhs accessors, the PDU reader and the iSCSI tests.
+// scsi/endian.hpp - big-endian field access: the one set of helpers behind
+// CDB and parameter-data fields (scsi/), the Bhs accessors and the PDU reader
+// (iscsi/, which sits on scsi/), and their tests.
 // (CRC32C digests are the exception: they travel least-significant byte
 // first, see put_digest/get_digest in crc32c.hpp.)
 #pragma once
 
 #include <cstdint>
 
-namespace sgv::iscsi {
+namespace sgv {
 
 constexpr uint16_t be16(const uint8_t* p) { return uint16_t((p[0] << 8) | p[1]); }
 constexpr uint32_t be24(const uint8_t* p) { return (uint32_t(p[0]) << 16) | (uint32_t(p[1]) << 8) | p[2]; }
@@ -35,4 +36,4 @@ constexpr void put64(uint8_t* p, uint64_t v) {
   put32(p + 4, uint32_t(v));
 }
 
-}  // namespace sgv::iscsi
+}  // namespace sgv
