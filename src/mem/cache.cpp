@@ -665,8 +665,11 @@ void CacheEngine::offer_waiters(Pool& p, Waiter* self, Vec** self_out) {
   Waiter* w = im.whead;
   while (w) {
     bool skip = false;
+    // A budget's "also" limit (a session's total across LUNs) blocks like
+    // its chain does, or each of that session's waiters under another LUN
+    // would take one of the kMaxBlocked entries and stop the scan early.
     for (Budget* b = w->charge_; b && !skip; b = b->parent())
-      for (int i = 0; i < nblocked && !skip; ++i) skip = blocked[i] == b;
+      for (int i = 0; i < nblocked && !skip; ++i) skip = blocked[i] == b || blocked[i] == b->also();
     if (skip) {
       w = w->next_;
       continue;

@@ -2,6 +2,7 @@
 // and are granted whole when memory frees; cancellation; pool teardown.
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <vector>
 
 #include "cache_testing.hpp"
@@ -98,6 +99,44 @@ TEST(CacheWaiter, ASessionAtItsLimitDoesNotHoldBackAnother) {
   g.vecs[0]->release();
   g.vecs[2]->release();
   EXPECT_EQ(lun.used(), 0u);
+}
+
+// sgvd's shape: a session's total is a root budget that each of its
+// per-LUN budgets names as "also". A session at its total, waiting under
+// many LUNs at once, must still not hold back another session's grant.
+TEST(CacheWaiter, ASessionAtItsTotalAcrossLunsDoesNotHoldBackAnother) {
+  constexpr int kLuns = 12;  // more than the offer loop's blocked-budget slots
+  Budget slow_total(nullptr, 4096, 0, "slow"), fast_total(nullptr, 4096, 0, "fast");
+  std::vector<std::unique_ptr<Budget>> luns, slow_at;
+  for (int i = 0; i < kLuns; ++i) {
+    luns.push_back(std::make_unique<Budget>(nullptr, 0));
+    slow_at.push_back(std::make_unique<Budget>(luns.back().get(), 0, 0, "", &slow_total));
+  }
+  Budget fast_at(luns[0].get(), 0, 0, "", &fast_total);
+  Pool p(testing::quiet_opts());
+  Vec *s1 = nullptr, *f1 = nullptr, *v = nullptr;
+  ASSERT_EQ(p.alloc(4096, 0, slow_at[0].get(), &s1), 0);
+  ASSERT_EQ(p.alloc(4096, 0, &fast_at, &f1), 0);
+  Got g;
+  std::vector<TestWaiter> ws;
+  ws.reserve(kLuns + 1);
+  for (int i = 0; i < kLuns; ++i) {
+    ws.push_back(make(i, &g));
+    ASSERT_EQ(p.alloc_wait(4096, 0, slow_at[i].get(), &ws.back(), &v), -EINPROGRESS);
+  }
+  ws.push_back(make(100, &g));
+  ASSERT_EQ(p.alloc_wait(4096, 0, &fast_at, &ws.back(), &v), -EINPROGRESS);
+  f1->release();  // the other session's waiter goes, past all of the slow one's
+  ASSERT_EQ(g.order, std::vector<int>{100});
+  g.vecs[0]->release();
+  s1->release();  // then the slow session's, one at a time, in order
+  for (int i = 0; i < kLuns; ++i) {
+    ASSERT_EQ(g.order.size(), size_t(i) + 2);
+    EXPECT_EQ(g.order.back(), i);
+    g.vecs.back()->release();
+  }
+  EXPECT_EQ(slow_total.used(), 0u);
+  EXPECT_EQ(fast_total.used(), 0u);
 }
 
 TEST(CacheWaiter, CancelRemovesAQueuedWaiter) {
