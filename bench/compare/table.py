@@ -48,6 +48,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", required=True)
     ap.add_argument("--loopback")
+    ap.add_argument("--loopback-py", help="the same ceiling measured by loopback_tcp.py, shown beside")
     ap.add_argument("--clk-tck", type=int, default=100)
     ap.add_argument("--time", default="?")
     ap.add_argument("--rounds", default="?")
@@ -102,7 +103,17 @@ def main():
         try:
             with open(a.loopback) as f:
                 lb = json.load(f)
-            out.append(f"\nMachine ceiling: loopback TCP, one 1 MiB-write stream: **{lb['mb_s']:,.0f} MB/s**.")
+            line = f"\nMachine ceiling: loopback TCP, one 1 MiB-write stream: **{lb['mb_s']:,.0f} MB/s**"
+            if "sender_us_per_mib" in lb:
+                line += (f" (loopback_tcp.c; sender {lb['sender_us_per_mib']:,.0f} us and receiver "
+                         f"{lb['receiver_us_per_mib']:,.0f} us of CPU per MiB)")
+            if a.loopback_py:
+                try:
+                    with open(a.loopback_py) as f:
+                        line += f"; loopback_tcp.py, same run: {json.load(f)['mb_s']:,.0f} MB/s"
+                except (OSError, ValueError, KeyError):
+                    pass
+            out.append(line + ".")
         except (OSError, ValueError):
             pass
     out.append("")
