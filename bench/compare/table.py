@@ -47,7 +47,8 @@ def fmt(x, nd=0):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", required=True)
-    ap.add_argument("--loopback")
+    ap.add_argument("--loopback", nargs="+", default=[],
+                    help="ceiling samples (JSON from loopback_tcp.c/.py); the median is the ceiling")
     ap.add_argument("--loopback-py", help="the same ceiling measured by loopback_tcp.py, shown beside")
     ap.add_argument("--clk-tck", type=int, default=100)
     ap.add_argument("--time", default="?")
@@ -99,23 +100,31 @@ def main():
                "heap = target heap allocations per I/O (LD_PRELOAD counter, malloc_count.c); "
                "RSS = target VmHWM (peak, cumulative over the run); "
                "bench = sgvbench's own CPU per I/O.")
-    if a.loopback:
+    lbs = []
+    for path in a.loopback:
         try:
-            with open(a.loopback) as f:
-                lb = json.load(f)
-            line = f"\nMachine ceiling: loopback TCP, one 1 MiB-write stream: **{lb['mb_s']:,.0f} MB/s**"
-            if "sender_us_per_mib" in lb:
-                line += (f" (loopback_tcp.c; sender {lb['sender_us_per_mib']:,.0f} us and receiver "
-                         f"{lb['receiver_us_per_mib']:,.0f} us of CPU per MiB)")
-            if a.loopback_py:
-                try:
-                    with open(a.loopback_py) as f:
-                        line += f"; loopback_tcp.py, same run: {json.load(f)['mb_s']:,.0f} MB/s"
-                except (OSError, ValueError, KeyError):
-                    pass
-            out.append(line + ".")
+            with open(path) as f:
+                lbs.append(json.load(f))
         except (OSError, ValueError):
             pass
+    lbs = [x for x in lbs if x.get("mb_s")]
+    ceiling = med([x["mb_s"] for x in lbs]) if lbs else None
+    if ceiling:
+        line = f"\nMachine ceiling: loopback TCP, one 1 MiB-write stream: **{ceiling:,.0f} MB/s**"
+        if len(lbs) > 1:
+            line += " (median of " + ", ".join(f"{x['mb_s']:,.0f}" for x in lbs) + ")"
+        snd = [x["sender_us_per_mib"] for x in lbs if "sender_us_per_mib" in x]
+        rcv = [x["receiver_us_per_mib"] for x in lbs if "receiver_us_per_mib" in x]
+        if snd and rcv:
+            line += (f"; loopback_tcp.c, sender {med(snd):,.0f} us and receiver "
+                     f"{med(rcv):,.0f} us of CPU per MiB")
+        if a.loopback_py:
+            try:
+                with open(a.loopback_py) as f:
+                    line += f"; loopback_tcp.py, same run: {json.load(f)['mb_s']:,.0f} MB/s"
+            except (OSError, ValueError, KeyError):
+                pass
+        out.append(line + ".")
     out.append("")
     out.append("| LUN | workload | target | IOPS | MB/s | p50 us | p99 us | CPU us/IO | flt/IO | heap/IO | RSS MB | bench us/IO | busy | fail |")
     out.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -151,13 +160,6 @@ def main():
         # and CPU/IO <= 1/3 at 4 KiB QD32 x4 (RAM LUN); 1 MiB streams >= 90%
         # of the loopback ceiling with CPU/IO <= 1/2; p99 <= the better
         # peer's everywhere.
-        ceiling = None
-        if a.loopback:
-            try:
-                with open(a.loopback) as f:
-                    ceiling = json.load(f)["mb_s"]
-            except (OSError, ValueError, KeyError):
-                pass
         out.append("")
         out.append("Against the bar (faster peer = the one with more IOPS in that cell; "
                    "p99 compared with the lower peer p99):")
