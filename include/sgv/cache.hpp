@@ -140,6 +140,14 @@ class Vec {
   friend struct Builder;
   Vec() = default;
   [[gnu::noinline]] void release_shared();  // refs > 1: the RMW, then maybe recycle
+  void set_kind(uint8_t k) {
+    kind_ = k;
+    plain_ = k == detail::kKindCached && charged_ == nullptr;
+  }
+  void set_charged(Budget* b) {
+    charged_ = b;
+    plain_ = kind_ == detail::kKindCached && b == nullptr;
+  }
 
   Seg* segs_ = nullptr;     // view: nsegs_ entries, last one trimmed
   size_t nsegs_ = 0;
@@ -160,6 +168,10 @@ class Vec {
   uint64_t* seg_off_ = nullptr;  // file offset per segment (memfd), or null
   int fd_ = -1;
   uint8_t kind_ = 0;           // cached / one-shot / chain / empty
+  // 1 iff kind_ == cached and charged_ == nullptr: the one byte the inline
+  // release tests. Every write of kind_ or charged_ goes through
+  // set_kind / set_charged, which keep it so.
+  uint8_t plain_ = 0;
   uint64_t stamp_ = 0;         // pool epoch at last release (idle purge)
   Vec* next_ = nullptr;        // shared-list / chain / exchange-batch links
   Vec* prev_ = nullptr;        // shared list; in the exchange: next batch
@@ -399,7 +411,7 @@ class Pool {
   Pool* p = pool_;
 #if !defined(SGV_ASAN)
   detail::TlsSlots& s = detail::t_slots;
-  if (__builtin_expect(charged_ == nullptr && kind_ == detail::kKindCached && s.id[p->tls_idx_] == p->id_, 1)) {
+  if (__builtin_expect(plain_ != 0 && s.id[p->tls_idx_] == p->id_, 1)) {
     ThreadCache* tc = s.tc[p->tls_idx_];
     ThreadCache::Order& o = tc->ord[order_];
     uint32_t n = o.n.load(std::memory_order_relaxed);

@@ -120,7 +120,7 @@ struct VecOps {
   static void hand_out(Vec* v, size_t bytes, Budget* charge) {
     unpoison(v->segs_, v->full_nsegs_);
     trim(v, bytes);
-    v->charged_ = charge;
+    v->set_charged(charge);
     v->refs_.store(1, std::memory_order_relaxed);
   }
 };
@@ -141,7 +141,7 @@ void Vec::release_shared() {
 void Pool::recycle_slow(Vec* v) {
   if (v->charged_) {
     v->charged_->uncharge(v->pages_ << kPageShift);
-    v->charged_ = nullptr;
+    v->set_charged(nullptr);
     // Pairs with the seq_cst increment of waiters_ in alloc_wait: either
     // that waiter's retry sees this uncharge or we see the waiter.
 #if defined(SGV_TSAN)
@@ -263,7 +263,7 @@ struct Builder {
     }
     Vec* v = new Vec();
     v->pool_ = &p;
-    v->kind_ = kind;
+    v->set_kind(kind);
     v->order_ = order;
     v->pages_ = pages;
     v->segs_ = new Seg[segs.size()];
@@ -335,7 +335,7 @@ static int refuse(Pool& p, unsigned flags, Vec** out) {
   Pool::Impl& im = CacheEngine::impl(p);
   Vec* e = new Vec();
   e->pool_ = &p;
-  e->kind_ = kKindEmpty;
+  e->set_kind(kKindEmpty);
   e->refs_.store(1, std::memory_order_relaxed);
   im.empty_returns.fetch_add(1, std::memory_order_relaxed);
   *out = e;
@@ -471,7 +471,7 @@ static int alloc_chain(Pool& p, size_t bytes, unsigned flags, Budget* charge, Ve
   if (!head) {
     head = new Vec();
     head->pool_ = &p;
-    head->kind_ = kKindChain;
+    head->set_kind(kKindChain);
     head->order_ = -1;
   }
   head->next_ = nullptr;
@@ -489,7 +489,7 @@ static int alloc_chain(Pool& p, size_t bytes, unsigned flags, Budget* charge, Ve
     nseg += m->full_nsegs_;
   }
   head->pages_ = 0;
-  head->charged_ = nullptr;
+  head->set_charged(nullptr);
   if (rc != 0) {
     head->refs_.store(1, std::memory_order_relaxed);
     head->release();  // gives back the members obtained and the header
@@ -519,7 +519,7 @@ static int alloc_chain(Pool& p, size_t bytes, unsigned flags, Budget* charge, Ve
   head->trim_orig_ = head->segs_[nseg - 1].len;
   head->len_ = held << kPageShift;
   Pool::trim_multi(head, bytes);
-  head->charged_ = charge;
+  head->set_charged(charge);
   head->refs_.store(1, std::memory_order_relaxed);
   im.chains.fetch_add(1, std::memory_order_relaxed);
   *out = head;
@@ -553,7 +553,7 @@ int CacheEngine::alloc_slow(Pool& p, size_t bytes, unsigned flags, Budget* charg
     return CacheOps::refuse(p, flags, out);
   }
   VecOps::trim(v, bytes);
-  v->charged_ = charge;
+  v->set_charged(charge);
   *out = v;
   return 0;
 }
@@ -990,6 +990,8 @@ bool Pool::check_invariants() const {
     uint64_t cached = 0, walked = 0;
     for (Vec* v = im.shared[k].head; v; v = v->next_) {
       if (v->order_ != static_cast<int>(k) || v->pages_ != (size_t{1} << k) || v->nsegs_ != v->full_nsegs_) return false;
+      // Cached means uncharged, and the inline release's one byte agrees.
+      if (v->kind_ != kKindCached || v->charged_ != nullptr || v->plain_ != 1) return false;
       ++walked;
     }
     if (walked != im.shared[k].n) return false;

@@ -431,5 +431,29 @@ TEST(CacheThreads, SlotsOfDeadPoolsAndPoolsBeyondTheSlots) {
   }
 }
 
+// One cached vector alternates between uncharged and charged holders: every
+// charged release must uncharge (the inline release must not take it), and
+// every uncharged release must keep it cached for the next hit.
+TEST(CacheBudget, SameVectorAlternatesChargedAndUncharged) {
+  Budget b(nullptr, 1 << 20);
+  Pool p(quiet_opts());
+  Vec* first = nullptr;
+  ASSERT_EQ(p.alloc(4096, 0, nullptr, &first), 0);
+  first->release();
+  for (int i = 0; i < 6; ++i) {
+    Vec* v = nullptr;
+    ASSERT_EQ(p.alloc(4096, 0, i % 2 ? &b : nullptr, &v), 0);
+    EXPECT_EQ(v, first);  // always the one cached vector: a hit
+    EXPECT_EQ(b.used(), i % 2 ? 4096u : 0u);
+    v->release();
+    EXPECT_EQ(b.used(), 0u);
+    ASSERT_TRUE(p.check_invariants());
+  }
+  PoolStats s = p.stats();
+  EXPECT_EQ(s.order[0].misses, 1u);
+  EXPECT_EQ(s.order[0].hits, 6u);
+  EXPECT_EQ(s.order[0].cached_vecs, 1u);
+}
+
 }  // namespace
 }  // namespace sgv
