@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "scsi/core.hpp"
+#include "sgv/cursor.hpp"
 
 namespace sgv::scsi {
 namespace {
@@ -61,7 +62,7 @@ int compare_medium(Task& t, Lun& l, uint64_t off, uint64_t total, uint32_t src, 
                    uint8_t miscompare_key, Asc miscompare) {
   // Page-aligned: an O_DIRECT file LUN reads straight into it.
   alignas(4096) static thread_local uint8_t medium[64 * 1024];
-  static thread_local uint8_t host[64 * 1024];
+  const SegSpan data(t.segs, t.nsegs);
   for (uint64_t done = 0; done < total;) {
     uint32_t chunk = uint32_t(std::min<uint64_t>(sizeof medium, total - done));
     Seg seg{medium, chunk};
@@ -70,15 +71,19 @@ int compare_medium(Task& t, Lun& l, uint64_t off, uint64_t total, uint32_t src, 
       complete_io_error(t, r, false);
       return -1;
     }
+    // The data-out is compared where it lies, segment by segment.
+    size_t at = 0;
+    int diff = 0;
     if (one_block) {
-      for (uint32_t i = 0; i < chunk; i += l.bs) get_data(t, src, host + i, l.bs);
+      for (uint32_t i = 0; i < chunk && !diff; i += l.bs) {
+        diff = compare_buf(data, src, medium + i, l.bs, &at);
+        if (diff) at += i;
+      }
     } else {
-      get_data(t, uint32_t(src + done), host, chunk);
+      diff = compare_buf(data, src + done, medium, chunk, &at);
     }
-    if (std::memcmp(medium, host, chunk) != 0) {
-      uint32_t i = 0;
-      while (medium[i] == host[i]) ++i;
-      check_info(t, miscompare_key, miscompare, done + i);
+    if (diff) {
+      check_info(t, miscompare_key, miscompare, done + at);
       return -1;
     }
     done += chunk;
@@ -301,26 +306,16 @@ void compare_then_write(Task& t, Lun& l, const Scratch& s) {
   uint64_t half = s.nblocks << l.bs_shift;
   uint64_t off = s.lba << l.bs_shift;
   if (compare_medium(t, l, off, half, 0, false, sk::miscompare, asc::miscompare_verify)) return;
-  // Write the second half straight from the data-out segments, a window of
-  // them at a time.
+  // Write the second half straight from the data-out segments, as many of
+  // them at a time as the window holds.
+  SegWindow w(SegSpan(t.segs, t.nsegs), half, half, 0);
   Seg win[16];
-  unsigned nw = 0;
-  uint64_t pos = 0, wrote = 0, win_len = 0;
-  for (unsigned i = 0; i < t.nsegs && wrote + win_len < half; ++i) {
-    uint64_t a = pos, b = pos + t.segs[i].len;
-    pos = b;
-    if (b <= half) continue;
-    uint64_t from = a < half ? half - a : 0;
-    uint64_t k = std::min<uint64_t>(t.segs[i].len - from, half - wrote - win_len);
-    win[nw++] = Seg{static_cast<uint8_t*>(t.segs[i].addr) + from, size_t(k)};
-    win_len += k;
-    if (nw == 16 || wrote + win_len == half) {
-      int r = l.be->write_sync(off + wrote, win, nw, s.flags & kFua);
-      if (r) return complete_io_error(t, r, true);
-      wrote += win_len;
-      win_len = 0;
-      nw = 0;
-    }
+  size_t bytes = 0;
+  uint64_t wrote = 0;
+  while (size_t nw = w.next(win, 16, &bytes)) {
+    int r = l.be->write_sync(off + wrote, win, unsigned(nw), s.flags & kFua);
+    if (r) return complete_io_error(t, r, true);
+    wrote += bytes;
   }
 }
 
