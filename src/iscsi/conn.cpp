@@ -462,7 +462,7 @@ Budget* Conn::charge_budget(uint64_t lun) {
   for (auto& e : lun_budgets_)
     if (e.first == lun) return e.second.get();
   Budget* parent = host_->lun_budget(target_, lun);
-  if (!parent || !budget_ || budget_->parent()) return budget_.get();
+  if (!parent || !budget_) return budget_.get();
   lun_budgets_.emplace_back(lun, std::make_unique<Budget>(parent, 0, 0, "session-lun", budget_.get()));
   return lun_budgets_.back().second.get();
 }

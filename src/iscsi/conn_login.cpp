@@ -44,14 +44,15 @@ void Conn::LoginDel::operator()(ConnLogin* l) const { delete l; }
 uint16_t HostDirectory::create_session(const SessionParams& p) { return conn_->create_session(p); }
 
 // Called by Login once the session is agreed, before the last response:
-// find the target and its budget, then register (reinstating an older
+// find the target, make the session's budget, then register (reinstating an older
 // session with the same InitiatorName + ISID). 0 refuses the login.
 uint16_t Conn::create_session(const SessionParams& s) {
   if (s.type == SessionType::normal) {
-    Budget* parent = nullptr;
-    target_ = host_->find_target(s.target_name, s.initiator_name, &parent);
+    target_ = host_->find_target(s.target_name, s.initiator_name);
     if (!target_) return 0;
-    budget_ = std::make_unique<Budget>(parent, lim_.session_mem_limit, 0, "session");
+    // The session's total is a root: each command charges the session's
+    // child of its LUN's budget, which charges this total too (charge_budget).
+    budget_ = std::make_unique<Budget>(nullptr, lim_.session_mem_limit, 0, "session");
   }
   uint16_t tsih = host_->session_up(this, s.initiator_name, s.isid,
                                     s.type == SessionType::normal ? std::string_view(s.target_name) : std::string_view());

@@ -71,9 +71,8 @@ class Host {
   virtual std::string_view target_alias(std::string_view name) = 0;
   virtual size_t target_count() = 0;
   virtual TargetEntry target_entry(size_t i) = 0;
-  // nullptr if no such target or the initiator is not allowed. *lun_budget:
-  // the parent for the session's budget.
-  virtual scsi::Target* find_target(std::string_view name, std::string_view initiator, Budget** lun_budget) = 0;
+  // nullptr if no such target or the initiator is not allowed.
+  virtual scsi::Target* find_target(std::string_view name, std::string_view initiator) = 0;
   // The budget of the LUN a command addresses (wire LUN), for the session's
   // per-LUN child budget; nullptr: none (the session budget alone is charged).
   virtual Budget* lun_budget(const scsi::Target* /*t*/, uint64_t /*lun*/) { return nullptr; }

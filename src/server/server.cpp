@@ -82,12 +82,9 @@ struct Server::Impl {
     return nullptr;
   }
 
-  scsi::Target* find_target(std::string_view name, std::string_view initiator, Budget** parent) {
+  scsi::Target* find_target(std::string_view name, std::string_view initiator) {
     const TargetEntry* t = target(name);
     if (!t || !allowed(*t, initiator)) return nullptr;
-    // The session's own total is a root; each command charges the session's
-    // child of its LUN's budget (lun_budget below), which charges that total too.
-    *parent = nullptr;
     return t->target.get();
   }
 
@@ -136,8 +133,8 @@ struct Server::Impl::RHost : iscsi::Host {
   Server::Impl* s;
   Reactor* r = nullptr;
   explicit RHost(Server::Impl* impl) : s(impl) {}
-  scsi::Target* find_target(std::string_view name, std::string_view initiator, Budget** lun_budget) override {
-    return s->find_target(name, initiator, lun_budget);
+  scsi::Target* find_target(std::string_view name, std::string_view initiator) override {
+    return s->find_target(name, initiator);
   }
   Budget* lun_budget(const scsi::Target* t, uint64_t lun) override { return s->lun_budget(t, lun); }
   bool target_exists(std::string_view name) override { return s->target(name) != nullptr; }

@@ -58,8 +58,7 @@ struct TestHost : Host {
   std::string_view target_alias(std::string_view) override { return {}; }
   size_t target_count() override { return names.size(); }
   TargetEntry target_entry(size_t i) override { return {names[i], portals}; }
-  scsi::Target* find_target(std::string_view n, std::string_view, Budget** parent) override {
-    *parent = nullptr;
+  scsi::Target* find_target(std::string_view n, std::string_view) override {
     return n == kTarget ? &target : nullptr;
   }
   Pool* pool() override { return &pool_; }
