@@ -346,14 +346,24 @@ class Pool {
     if (__builtin_expect(s.id[tls_idx_] == id_, 1)) return s.tc[tls_idx_];
     return attach_tc();
   }
-  // A one-segment vector's trim and restore inline; longer lists out of line.
-  static void trim_hit(Vec* v, size_t bytes) {
+  // Cut a vector to `bytes` / give it back its full length, each only when
+  // the length differs. A one-segment vector inline (its trim_idx_ and
+  // trim_orig_ keep their restored values, 0 and the full length); longer
+  // lists out of line. The hit paths and the slow paths both use these.
+  static void trim(Vec* v, size_t bytes) {
+    if (bytes == v->len_) return;
     if (__builtin_expect(v->full_nsegs_ == 1, 1)) {
       v->segs_[0].len = bytes;
       v->len_ = bytes;
     } else {
       trim_multi(v, bytes);
     }
+  }
+  static void restore(Vec* v) {
+    size_t full = v->pages_ << kPageShift;
+    if (v->len_ == full) return;
+    if (__builtin_expect(v->full_nsegs_ == 1, 1)) v->segs_[0].len = v->len_ = full;
+    else restore_multi(v);
   }
   static void trim_multi(Vec* v, size_t bytes);
   static void restore_multi(Vec* v);
@@ -393,7 +403,7 @@ class Pool {
         Vec* v = o.stack[n - 1];
         o.n.store(n - 1, std::memory_order_relaxed);
         o.hits.bump();
-        if (bytes != v->len_) trim_hit(v, bytes);
+        trim(v, bytes);
         v->refs_.store(1, std::memory_order_relaxed);
         *out = v;
         return 0;
@@ -419,10 +429,7 @@ class Pool {
     if (__builtin_expect(n < o.cap && p->waiters_.load(std::memory_order_seq_cst) == 0 &&
                              !tc->flush_req.load(std::memory_order_relaxed),
                          1)) {
-      if (len_ != (pages_ << kPageShift)) {
-        if (full_nsegs_ == 1) segs_[0].len = len_ = pages_ << kPageShift;
-        else Pool::restore_multi(this);
-      }
+      Pool::restore(this);
       stamp_ = p->epoch_.load(std::memory_order_relaxed);
       o.stack[n] = this;
       o.n.store(n + 1, std::memory_order_relaxed);

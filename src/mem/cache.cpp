@@ -110,16 +110,9 @@ void Pool::restore_multi(Vec* v) {
 }
 
 struct VecOps {
-  // Trim only when the length differs from the vector's full length.
-  static void trim(Vec* v, size_t bytes) {
-    if (bytes != v->len_) Pool::trim_multi(v, bytes);
-  }
-  static void restore(Vec* v) {
-    if (v->len_ != (v->pages_ << kPageShift)) Pool::restore_multi(v);
-  }
   static void hand_out(Vec* v, size_t bytes, Budget* charge) {
     unpoison(v->segs_, v->full_nsegs_);
-    trim(v, bytes);
+    Pool::trim(v, bytes);
     v->set_charged(charge);
     v->refs_.store(1, std::memory_order_relaxed);
   }
@@ -154,7 +147,7 @@ void Pool::recycle_slow(Vec* v) {
   }
   ThreadCache* tc = tcache();
   if (__builtin_expect(v->kind_ == kKindCached, 1)) {
-    VecOps::restore(v);
+    Pool::restore(v);
     if (__builtin_expect(tc != nullptr && waiters_.load(std::memory_order_seq_cst) == 0 &&
                              !tc->flush_req.load(std::memory_order_relaxed),
                          1)) {
@@ -295,7 +288,7 @@ struct Builder {
   // global_done: the caller already uncharged the global budget.
   static void destroy(Pool& p, Vec* v, bool global_done = false) {
     Pool::Impl& im = CacheEngine::impl(p);
-    VecOps::restore(v);
+    Pool::restore(v);
     unpoison(v->segs_, v->full_nsegs_);
     for (uint32_t i = 0; i < v->nruns_; ++i) p.src_->put(v->runs_[i]);
     if (p.global_ && !global_done) p.global_->uncharge(v->pages_ << kPageShift);
@@ -552,7 +545,7 @@ int CacheEngine::alloc_slow(Pool& p, size_t bytes, unsigned flags, Budget* charg
     if (charge) charge->uncharge(kPageSize << k);
     return CacheOps::refuse(p, flags, out);
   }
-  VecOps::trim(v, bytes);
+  Pool::trim(v, bytes);
   v->set_charged(charge);
   *out = v;
   return 0;
