@@ -3,8 +3,11 @@
 // 1 MiB buffer, the sender send()s a 1 MiB buffer, default socket options,
 // for SECONDS (default 2). Prints one JSON line like loopback_tcp.py:
 //   {"mb_s": ..., "seconds": ..., "bytes": ...}
-// loopback_tcp.py measures the same thing through CPython, whose per-call
-// overhead makes it read low (a 1 MiB iSCSI READ went faster than it).
+// loopback_tcp.py measures the same thing through CPython. Alternated in the
+// same minutes the two agree within this box's noise (a single sample swings
+// 1.0-2.9 GB/s, README), so run.sh takes the median of one sample of this
+// program per round, and shows the Python figure beside it; this one also
+// reports the sender's and receiver's CPU per MiB.
 //
 // Build: cc -O2 -o loopback_tcp bench/compare/loopback_tcp.c   (run.sh does)
 // Usage: loopback_tcp [SECONDS]
