@@ -5,6 +5,7 @@
 #include <cerrno>
 
 #include "scsi/core.hpp"
+#include "sgv/cursor.hpp"
 
 namespace sgv::scsi {
 namespace {
@@ -123,34 +124,15 @@ unsigned build_sense(uint8_t* out, bool desc, uint8_t key, Asc a) {
 
 void finish(Task& t) { t.done(&t); }
 
+// The task's segments through libsgv's cursor copies: what fits, no more.
 void put_data(Task& t, const void* src, uint32_t len) {
   if (len > t.data_len) len = t.data_len;
-  const uint8_t* p = static_cast<const uint8_t*>(src);
-  uint32_t done = 0;
-  for (unsigned i = 0; i < t.nsegs && done < len; ++i) {
-    size_t n = t.segs[i].len;
-    if (n > len - done) n = len - done;
-    std::memcpy(t.segs[i].addr, p + done, n);
-    done += uint32_t(n);
-  }
+  copy_from_buf(SegSpan(t.segs, t.nsegs), 0, src, len);
   t.xfer_len = len;  // produced; the buffer may hold only a prefix (edtl)
 }
 
 uint32_t get_data(const Task& t, uint32_t off, void* dst, uint32_t n) {
-  uint8_t* d = static_cast<uint8_t*>(dst);
-  uint32_t done = 0, pos = 0;
-  for (unsigned i = 0; i < t.nsegs && done < n; ++i) {
-    uint32_t len = uint32_t(t.segs[i].len);
-    if (off < pos + len) {
-      uint32_t from = off > pos ? off - pos : 0;
-      uint32_t k = std::min(len - from, n - done);
-      std::memcpy(d + done, static_cast<const uint8_t*>(t.segs[i].addr) + from, k);
-      done += k;
-      off += k;
-    }
-    pos += len;
-  }
-  return done;
+  return uint32_t(copy_to_buf(SegSpan(t.segs, t.nsegs), off, dst, n));
 }
 
 }  // namespace sgv::scsi
