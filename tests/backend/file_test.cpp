@@ -1,10 +1,14 @@
 // tests/backend/file_test.cpp - the io_uring file backend on a temporary
 // file: data integrity through the caller's segments, FUA, flush, hole
 // punching seen by SEEK_HOLE, short/failed reads turned into -EIO, and the
-// no-copy guarantee (bytes_copied stays 0).
+// no-copy guarantee (bytes_copied stays 0); the inline path (tmpfs served by
+// blocking calls, RWF_NOWAIT elsewhere) with short transfers, -EAGAIN handed
+// to the ring mid-command, errors, FUA and flush.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,21 +18,41 @@
 #include <vector>
 
 #include "backend/backend.hpp"
+#include "backend/file_testing.hpp"
 
 using namespace sgv;
 using namespace sgv::backend;
+namespace ft = sgv::backend::testing;
 
 namespace {
 
 struct TmpFile {
   std::string path;
-  TmpFile() {
-    char tmpl[] = "/tmp/sgv_file_test_XXXXXX";
-    int fd = mkstemp(tmpl);
-    close(fd);
-    path = tmpl;
+  explicit TmpFile(const char* dir = "/tmp") {
+    std::string tmpl = std::string(dir) + "/sgv_file_test_XXXXXX";
+    int fd = mkstemp(tmpl.data());
+    if (fd >= 0) {
+      close(fd);
+      path = tmpl;
+    }
   }
-  ~TmpFile() { unlink(path.c_str()); }
+  ~TmpFile() {
+    if (!path.empty()) unlink(path.c_str());
+  }
+};
+
+// /dev/shm when it is a tmpfs (the "memory" path), else empty.
+bool shm_is_tmpfs() {
+  struct statfs sf;
+  return statfs("/dev/shm", &sf) == 0 && sf.f_type == TMPFS_MAGIC;
+}
+
+// Resets the injected faults whatever the test did.
+struct FaultGuard {
+  ~FaultGuard() {
+    ft::file_inline_short(0, 0);
+    ft::file_inline_fail(0, 0);
+  }
 };
 
 struct Waiter {
@@ -210,6 +234,8 @@ TEST(FileBackend, ManyInFlightAndEventfd) {
   ASSERT_TRUE(be);
   ASSERT_GE(thread_completion_fd(), 0);
   constexpr int kOps = 600;  // more than the ring holds: exercises the full-ring path
+  FaultGuard fg;
+  ft::file_inline_fail(kOps, -EAGAIN);  // every op goes to the ring
   std::vector<std::vector<uint8_t>> bufs(kOps, std::vector<uint8_t>(512));
   std::vector<Seg> segs(kOps);
   std::vector<Io> ios(kOps);
@@ -229,6 +255,7 @@ TEST(FileBackend, ManyInFlightAndEventfd) {
     };
     be->submit(ios[i]);
   }
+  EXPECT_EQ(thread_ops_in_flight(), unsigned(kOps));
   submit_thread_batch();
   while (done < kOps) ASSERT_GT(wait_thread_completions(), 0u);
   EXPECT_EQ(thread_ops_in_flight(), 0u);
@@ -367,6 +394,192 @@ TEST(IoLen, RamWritesOnlyIoLen) {
   auto be = make_ram({1 << 20}, &err);
   ASSERT_TRUE(be);
   check_len_bounds(*be);
+}
+
+}  // namespace
+
+namespace {
+
+struct Pattern {
+  std::vector<uint8_t> a, b;
+  Seg segs[2];
+  explicit Pattern(uint8_t seed) : a(3000), b(5192) {
+    for (size_t i = 0; i < a.size(); ++i) a[i] = uint8_t(i * 13 + seed);
+    for (size_t i = 0; i < b.size(); ++i) b[i] = uint8_t(i * 7 + seed + 1);
+    segs[0] = {a.data(), a.size()};
+    segs[1] = {b.data(), b.size()};
+  }
+  std::vector<uint8_t> bytes() const {
+    std::vector<uint8_t> v(a);
+    v.insert(v.end(), b.begin(), b.end());
+    return v;
+  }
+};
+
+Io rw_io(Io::Op op, uint64_t off, const Seg* segs, unsigned n, uint64_t len) {
+  Io io;
+  io.op = op;
+  io.offset = off;
+  io.len = len;
+  io.segs = segs;
+  io.nsegs = n;
+  return io;
+}
+
+std::vector<uint8_t> file_bytes(const std::string& path, off_t off, size_t len) {
+  std::vector<uint8_t> v(len);
+  int fd = open(path.c_str(), O_RDONLY);
+  EXPECT_EQ(pread(fd, v.data(), len, off), ssize_t(len));
+  close(fd);
+  return v;
+}
+
+// Submits io and reports whether io.done ran before submit returned.
+bool submit_inline(Backend& be, Io& io, Waiter& w) {
+  io.done = Waiter::cb;
+  io.ctx = &w;
+  be.submit(io);
+  return w.done;
+}
+
+// A file on tmpfs is served inline: every read, write (FUA too) and flush has
+// completed when submit returns, nothing reaches the ring, and short
+// transfers are resumed where they stopped (mid-segment included).
+TEST(FileInline, TmpfsCompletesInlineWithShortTransfersAndFua) {
+  if (!shm_is_tmpfs()) GTEST_SKIP() << "/dev/shm is not a tmpfs here";
+  FaultGuard fg;
+  TmpFile f("/dev/shm");
+  ASSERT_FALSE(f.path.empty());
+  int err = 0;
+  auto be = make_file({f.path, 1 << 20}, &err);
+  ASSERT_TRUE(be) << err;
+  EXPECT_STREQ(ft::file_io_path(*be), "memory");
+  Pattern p(1);
+  Io w = rw_io(Io::Op::write, 8192, p.segs, 2, 8192);
+  w.fua = true;
+  ft::file_inline_short(3, 700);  // 700, then 700 (cut in segment 0), 700 ...
+  Waiter ww;
+  EXPECT_TRUE(submit_inline(*be, w, ww));
+  EXPECT_EQ(ww.result, 0);
+  EXPECT_EQ(thread_ops_in_flight(), 0u);
+  EXPECT_EQ(file_bytes(f.path, 8192, 8192), p.bytes());
+
+  std::vector<uint8_t> ra(2500), rb(5692, 0xee);
+  Seg rs[2] = {{ra.data(), ra.size()}, {rb.data(), rb.size()}};
+  Io r = rw_io(Io::Op::read, 8192, rs, 2, 8192);
+  ft::file_inline_short(2, 2600);  // the second one ends inside segment 1
+  Waiter rw;
+  EXPECT_TRUE(submit_inline(*be, r, rw));
+  EXPECT_EQ(rw.result, 0);
+  std::vector<uint8_t> got(ra);
+  got.insert(got.end(), rb.begin(), rb.end());
+  EXPECT_EQ(got, p.bytes());
+
+  Io fl;
+  fl.op = Io::Op::flush;
+  Waiter fw;
+  EXPECT_TRUE(submit_inline(*be, fl, fw));
+  EXPECT_EQ(fw.result, 0);
+  // Unmap still goes through the ring.
+  Io u;
+  u.op = Io::Op::unmap;
+  u.offset = 0;
+  u.len = 4096;
+  EXPECT_EQ(run(*be, u), 0);
+  EXPECT_EQ(be->bytes_copied(), 0u);
+}
+
+// -EAGAIN after part of the command moved inline: the ring carries on from
+// that byte (here mid-segment), and the file holds every byte exactly once.
+void check_eagain_fallback(const char* dir) {
+  FaultGuard fg;
+  TmpFile f(dir);
+  ASSERT_FALSE(f.path.empty());
+  int err = 0;
+  auto be = make_file({f.path, 1 << 20}, &err);
+  ASSERT_TRUE(be) << err;
+  if (std::string(ft::file_io_path(*be)) == "ring") GTEST_SKIP() << dir << ": no inline path";
+  Pattern p(9);
+  Io w = rw_io(Io::Op::write, 4096, p.segs, 2, 8192);
+  ft::file_inline_short(1, 1000);  // ext4: -EOPNOTSUPP instead, also the ring
+  ft::file_inline_fail(1, -EAGAIN);
+  Waiter ww;
+  EXPECT_FALSE(submit_inline(*be, w, ww));
+  EXPECT_EQ(thread_ops_in_flight(), 1u);
+  while (!ww.done) ASSERT_GT(wait_thread_completions(), 0u);
+  EXPECT_EQ(ww.result, 0);
+  EXPECT_EQ(w.be_done, 8192u);
+  EXPECT_EQ(file_bytes(f.path, 4096, 8192), p.bytes());
+
+  // Reads too (ext4 gives RWF_NOWAIT to reads only): 1000 bytes inline,
+  // then -EAGAIN, the ring reads the rest into the same buffer.
+  std::vector<uint8_t> rd(8192);
+  Seg rs{rd.data(), rd.size()};
+  Io r = rw_io(Io::Op::read, 4096, &rs, 1, 8192);
+  ft::file_inline_short(1, 1000);
+  ft::file_inline_fail(1, -EAGAIN);
+  Waiter rw;
+  EXPECT_FALSE(submit_inline(*be, r, rw));
+  EXPECT_EQ(r.be_done, 1000u);
+  EXPECT_EQ(thread_ops_in_flight(), 1u);
+  while (!rw.done) ASSERT_GT(wait_thread_completions(), 0u);
+  EXPECT_EQ(rw.result, 0);
+  EXPECT_EQ(rd, p.bytes());
+}
+
+TEST(FileInline, EagainHandsTheRestToTheRingOnTmpfs) {
+  if (!shm_is_tmpfs()) GTEST_SKIP() << "/dev/shm is not a tmpfs here";
+  check_eagain_fallback("/dev/shm");
+}
+
+TEST(FileInline, EagainHandsTheRestToTheRingOnADiskFilesystem) { check_eagain_fallback("/tmp"); }
+
+// An error other than -EAGAIN ends the command inline with that error; the
+// next command is unaffected.
+TEST(FileInline, InlineErrorIsTheResult) {
+  FaultGuard fg;
+  TmpFile f(shm_is_tmpfs() ? "/dev/shm" : "/tmp");
+  int err = 0;
+  auto be = make_file({f.path, 1 << 20}, &err);
+  ASSERT_TRUE(be) << err;
+  if (std::string(ft::file_io_path(*be)) == "ring") GTEST_SKIP() << "no inline path";
+  Pattern p(3);
+  Io w = rw_io(Io::Op::write, 0, p.segs, 2, 8192);
+  ft::file_inline_fail(1, -ENOSPC);
+  Waiter ww;
+  EXPECT_TRUE(submit_inline(*be, w, ww));
+  EXPECT_EQ(ww.result, -ENOSPC);
+  EXPECT_EQ(run(*be, w), 0);
+  EXPECT_EQ(file_bytes(f.path, 0, 8192), p.bytes());
+}
+
+// On a filesystem with RWF_NOWAIT a FUA write never goes inline (a durable
+// write may wait for the device): it completes from the ring.
+TEST(FileInline, FuaGoesToTheRingOnNowaitFiles) {
+  TmpFile f;
+  int err = 0;
+  auto be = make_file({f.path, 1 << 20}, &err);
+  ASSERT_TRUE(be) << err;
+  if (std::string(ft::file_io_path(*be)) != "nowait") GTEST_SKIP() << "/tmp has no RWF_NOWAIT here";
+  Pattern p(5);
+  Io w = rw_io(Io::Op::write, 0, p.segs, 2, 8192);
+  w.fua = true;
+  Waiter ww;
+  EXPECT_FALSE(submit_inline(*be, w, ww));
+  while (!ww.done) ASSERT_GT(wait_thread_completions(), 0u);
+  EXPECT_EQ(ww.result, 0);
+  EXPECT_EQ(file_bytes(f.path, 0, 8192), p.bytes());
+}
+
+TEST(FileInline, DirectIoAndNonFilesUseTheRing) {
+  int err = 0;
+  auto ram = make_ram({1 << 20}, &err);
+  EXPECT_EQ(ft::file_io_path(*ram), nullptr);
+  std::string path = std::string(SGV_BINARY_DIR) + "/sgv_direct_path_test.img";
+  auto be = make_file({path, 1 << 20, true, true}, &err);
+  unlink(path.c_str());
+  if (!be) GTEST_SKIP() << "O_DIRECT not available here: " << err;
+  EXPECT_STREQ(ft::file_io_path(*be), "ring");
 }
 
 }  // namespace
