@@ -10,7 +10,9 @@
 # Environment: BUILD (build dir, default build-compare, configured and built
 # if sgvd/sgvbench are missing), OUT (results dir), ROUNDS (3; SHORT: 1),
 # TIME (s per workload, 3; SHORT: 1), SIZE (LUN size, 256M), TARGETS ("sgvd tgt istgt"), LUNS
-# ("ram file"), PORT_BASE (3270: tgt, +1 istgt, +2 istgt control, +3 sgvd).
+# ("ram file"), ONLY (a bash regex: run only the workloads whose name matches,
+# e.g. ONLY=1m for the 1 MiB rows), PORT_BASE (3270: tgt, +1 istgt, +2 istgt
+# control, +3 sgvd).
 # Needs root only to apt-get install tgt/istgt when they are missing.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -22,6 +24,7 @@ if [ "$SHORT" = 1 ]; then TIME=${TIME:-1} ROUNDS=${ROUNDS:-1}; else TIME=${TIME:
 SIZE=${SIZE:-256M}
 TARGETS=${TARGETS:-"sgvd tgt istgt"}
 LUNS=${LUNS:-"ram file"}
+ONLY=${ONLY:-}
 PORT_BASE=${PORT_BASE:-3270}
 TGT_PORT=$PORT_BASE
 ISTGT_PORT=$((PORT_BASE + 1))
@@ -270,6 +273,7 @@ for r in $(seq "$ROUNDS"); do
     for w in "${WORKLOADS[@]}"; do
       name=${w%%|*}
       args=${w#*|}
+      [[ -z "$ONLY" || $name =~ $ONLY ]] || continue
       for i in $(seq 0 $((NT - 1))); do
         t=${TARR[$(((i + r) % NT))]}  # a different target goes first each round
         kill -0 "${PID[$t]}" 2>/dev/null || { log "$t is gone"; continue; }

@@ -17,14 +17,23 @@
 //   burst 8:  2.38 / 1.49 / 3.08 / 1.25 us;  burst 1: 12.2 / 15.5 / 11.4 / 12.6 us
 // So the ring buys nothing per PDU over readv; what pays is fewer syscalls
 // per PDU, which epoll gets without copies by peeking the run of
-// header-only PDUs (iscsi::Conn::on_readable). File LUN I/O still goes
-// through io_uring (backend::thread_completion_fd()).
+// header-only PDUs (iscsi::Conn::on_readable). File LUN I/O runs inline
+// where it cannot block (tmpfs, page-cache hits with RWF_NOWAIT) and through
+// io_uring otherwise (backend::thread_completion_fd(); backend/file.cpp has
+// the figures: on tmpfs the ring cost an io-wq worker per command).
 //
 // No busy polling before epoll_wait: spinning 50 or 200 us with
 // epoll_wait(0) raised sgvd's CPU per 4 KiB read from ~8 to ~11.5 us and
 // moved p99 only within this box's run-to-run noise (2-5 ms at one session,
 // 11-28 ms at four, both ways), since on 2 cores the spinner takes the CPU
 // the initiator needs.
+//
+// No SO_RCVLOWAT while a large data segment trickles in: raising it to the
+// bytes the reader still wanted (64-256 KiB) left the wakeups of 1 MiB WRITEs
+// at QD8 where they were (epoll returns per I/O on the file LUN 0.76-1.13
+// without, 0.88-0.95 with; RAM LUN 1.37-1.45 / 1.53-1.54; 2026-11-30, load
+// ~5). The reader seldom waits mid-segment (the setsockopt ran for 0.01-0.17
+// of the I/Os): it sleeps at PDU boundaries, where a header must wake it.
 #pragma once
 
 #include <atomic>
