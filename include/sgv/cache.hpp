@@ -183,22 +183,38 @@ class Vec {
 // One thread's cache for one pool: a bounded array stack per order.
 // Invariant: 0 <= n <= cap; stack[0..n) are whole (untrimmed, poisoned)
 // cached vectors of that order. Only the owner thread touches the stacks;
-// other threads read n and the counters (relaxed) for statistics, and ask
-// for a flush through flush_req.
+// other threads read n and the counters (relaxed) for statistics, and raise
+// bits of gate.
 struct ThreadCache {
+  // gate bits. Both hit paths test the whole byte once; any bit sends the
+  // owner's next operation out of line (settle_gate in cache.cpp).
+  static constexpr uint8_t kGateFlush = 1;    // flush the stacks to the shared pool
+  static constexpr uint8_t kGateWaiters = 2;  // the pool has (or had) waiters: offer on release
   Pool* pool = nullptr;
-  // Set (release) by maintain()/shrink() on any thread; the owner exchanges
-  // it (acquire) on its next operation and flushes everything to the shared
-  // pool, where purge and shrink can reach it.
-  std::atomic<bool> flush_req{false};
+  // kGateFlush: set (release) by maintain()/shrink()/pressure on any thread;
+  // the owner clears it (acquire) and flushes everything to the shared pool,
+  // where purge and shrink can reach it. kGateWaiters: set by alloc_wait
+  // after counting its waiter, cleared by the owner only when it then sees
+  // no waiter (seq_cst on both sides, so a new waiter is never missed).
+  std::atomic<uint8_t> gate{0};
   struct Order {  // 32 bytes: the hit path indexes it with a shift
     Vec** stack = nullptr;
     uint32_t cap = 0;
     std::atomic<uint32_t> n{0};
-    detail::OwnedCounter hits;  // allocations served from the cache
-    detail::OwnedCounter in;    // cacheable vectors given back
+    // Vectors moved into the stack by refills minus those moved out by
+    // drains (modulo 2^64), counted on the slow paths only. Every other
+    // push is a release (in) and every pop a hit, so hits need no counter
+    // of their own on the hit path: hits = in + moved - n.
+    detail::OwnedCounter moved;
+    detail::OwnedCounter in;  // cacheable vectors given back
+    // Allocations served from this stack. Exact at quiescence; a reader
+    // racing the owner may see it off by one (never below 0).
+    uint64_t hits() const {
+      int64_t h = static_cast<int64_t>(in.get() + moved.get() - n.load(std::memory_order_relaxed));
+      return h > 0 ? static_cast<uint64_t>(h) : 0;
+    }
   } ord[detail::kOrders];
-  // Vectors built and handed out (slow path): out = hits + out_miss.
+  // Vectors built and handed out (slow path): out = hits() + out_miss.
   detail::OwnedCounter out_miss[detail::kOrders];
   ~ThreadCache() {
     for (auto& o : ord) delete[] o.stack;
@@ -375,8 +391,9 @@ class Pool {
   uint64_t id_;
   unsigned tls_idx_ = 0;     // slot in detail::t_slots
   bool has_tls_ = false;     // false: more than kTlsSlots pools, no thread caches
-  // waiters_: queued waiter count; seq_cst inc in alloc_wait pairs with the
-  // seq_cst load in release() (Dekker: one of them sees the other).
+  // waiters_: queued waiter count; its seq_cst inc in alloc_wait pairs with
+  // the fence + seq_cst load of a charged release (Dekker: one of them sees
+  // the other). The inline release sees waiters through ThreadCache::gate.
   std::atomic<uint32_t> waiters_{0};
   // epoch_: bumped by maintain(); read relaxed on release to stamp vectors.
   std::atomic<uint64_t> epoch_{0};
@@ -399,10 +416,9 @@ class Pool {
       ThreadCache* tc = s.tc[tls_idx_];
       ThreadCache::Order& o = tc->ord[k];
       uint32_t n = o.n.load(std::memory_order_relaxed);
-      if (__builtin_expect(n != 0 && !tc->flush_req.load(std::memory_order_relaxed), 1)) {
+      if (__builtin_expect(n != 0 && tc->gate.load(std::memory_order_relaxed) == 0, 1)) {
         Vec* v = o.stack[n - 1];
-        o.n.store(n - 1, std::memory_order_relaxed);
-        o.hits.bump();
+        o.n.store(n - 1, std::memory_order_relaxed);  // counts the hit (see Order::hits)
         trim(v, bytes);
         v->refs_.store(1, std::memory_order_relaxed);
         *out = v;
@@ -425,10 +441,8 @@ class Pool {
     ThreadCache* tc = s.tc[p->tls_idx_];
     ThreadCache::Order& o = tc->ord[order_];
     uint32_t n = o.n.load(std::memory_order_relaxed);
-    // seq_cst load of waiters_: see Pool::recycle_slow (a plain load on x86).
-    if (__builtin_expect(n < o.cap && p->waiters_.load(std::memory_order_seq_cst) == 0 &&
-                             !tc->flush_req.load(std::memory_order_relaxed),
-                         1)) {
+    // Waiters and flush requests both show in gate (see ThreadCache).
+    if (__builtin_expect(n < o.cap && tc->gate.load(std::memory_order_relaxed) == 0, 1)) {
       Pool::restore(this);
       stamp_ = p->epoch_.load(std::memory_order_relaxed);
       o.stack[n] = this;

@@ -149,7 +149,7 @@ void Pool::recycle_slow(Vec* v) {
   if (__builtin_expect(v->kind_ == kKindCached, 1)) {
     Pool::restore(v);
     if (__builtin_expect(tc != nullptr && waiters_.load(std::memory_order_seq_cst) == 0 &&
-                             !tc->flush_req.load(std::memory_order_relaxed),
+                             tc->gate.load(std::memory_order_relaxed) == 0,
                          1)) {
       ThreadCache::Order& o = tc->ord[v->order_];
       uint32_t n = o.n.load(std::memory_order_relaxed);
@@ -337,7 +337,8 @@ static int refuse(Pool& p, unsigned flags, Vec** out) {
 
 static void count_out(Pool& p, ThreadCache* tc, int k, bool hit) {
   if (tc) {
-    (hit ? tc->ord[k].hits : tc->out_miss[k]).bump();
+    // A hit popped this thread's stack, which counts it (Order::hits).
+    if (!hit) tc->out_miss[k].bump();
     return;
   }
   Pool::Impl& im = CacheEngine::impl(p);
@@ -381,6 +382,7 @@ static uint32_t exchange_take(Pool::Impl& im, int k, ThreadCache::Order& o) {
     b = next_batch;
   }
   x.n.fetch_sub(n, std::memory_order_relaxed);
+  o.moved.add(n);
   if (b) {
     Vec* last = b;
     while (last->prev_) last = last->prev_;
@@ -398,7 +400,7 @@ static uint32_t exchange_take(Pool::Impl& im, int k, ThreadCache::Order& o) {
 static Vec* take_cached(Pool& p, ThreadCache* tc, int k) {
   Pool::Impl& im = CacheEngine::impl(p);
   if (tc) {
-    if (tc->flush_req.load(std::memory_order_relaxed)) CacheEngine::flush_tc(p, tc);
+    if (tc->gate.load(std::memory_order_relaxed)) CacheEngine::settle_gate(p, tc);
     ThreadCache::Order& o = tc->ord[k];
     uint32_t n = o.n.load(std::memory_order_relaxed);
     if (n == 0) n = exchange_take(im, k, o);
@@ -410,6 +412,7 @@ static Vec* take_cached(Pool& p, ThreadCache* tc, int k) {
         list_unlink(s, v);
         o.stack[n++] = v;
       }
+      o.moved.add(n);
     }
     if (n == 0) return nullptr;
     Vec* v = o.stack[n - 1];
@@ -553,14 +556,28 @@ int CacheEngine::alloc_slow(Pool& p, size_t bytes, unsigned flags, Budget* charg
 
 void CacheEngine::flush_tc(Pool& p, ThreadCache* tc) {
   Pool::Impl& im = *p.impl_;
-  // acquire: pairs with the release store of whoever asked for the flush.
-  tc->flush_req.exchange(false, std::memory_order_acquire);
+  // acquire: pairs with the release fetch_or of whoever asked for the flush.
+  tc->gate.fetch_and(static_cast<uint8_t>(~ThreadCache::kGateFlush), std::memory_order_acquire);
   std::lock_guard<std::mutex> lk(im.mu);
   for (unsigned k = 0; k <= p.max_order(); ++k) {
     ThreadCache::Order& o = tc->ord[k];
     uint32_t n = o.n.load(std::memory_order_relaxed);
     for (uint32_t i = 0; i < n; ++i) CacheOps::list_push_back(im.shared[k], o.stack[i]);
+    o.moved.add(-static_cast<uint64_t>(n));
     o.n.store(0, std::memory_order_relaxed);
+  }
+}
+
+void CacheEngine::settle_gate(Pool& p, ThreadCache* tc) {
+  uint8_t g = tc->gate.load(std::memory_order_relaxed);
+  if (g & ThreadCache::kGateFlush) flush_tc(p, tc);
+  if ((g & ThreadCache::kGateWaiters) && p.waiters_.load(std::memory_order_seq_cst) == 0) {
+    // Clear, then look again: alloc_wait counts its waiter before it sets
+    // the bit (both seq_cst), so either this load sees the new waiter or
+    // that fetch_or comes after this fetch_and and the bit stays set.
+    tc->gate.fetch_and(static_cast<uint8_t>(~ThreadCache::kGateWaiters), std::memory_order_seq_cst);
+    if (p.waiters_.load(std::memory_order_seq_cst) != 0)
+      tc->gate.fetch_or(ThreadCache::kGateWaiters, std::memory_order_seq_cst);
   }
 }
 
@@ -619,7 +636,7 @@ void CacheEngine::recycle_slow(Pool& p, Vec* v, ThreadCache* tc) {
         im.dead_in[k]++;
         break;
       }
-      if (tc->flush_req.load(std::memory_order_relaxed)) flush_tc(p, tc);
+      if (tc->gate.load(std::memory_order_relaxed)) settle_gate(p, tc);
       ThreadCache::Order& o = tc->ord[k];
       uint32_t n = o.n.load(std::memory_order_relaxed);
       if (n == o.cap) {
@@ -627,6 +644,7 @@ void CacheEngine::recycle_slow(Pool& p, Vec* v, ThreadCache* tc) {
         // where an allocating thread takes it without a lock.
         uint32_t b = im.batch[k];
         CacheOps::exchange_put(im, k, o.stack, b);
+        o.moved.add(-static_cast<uint64_t>(b));
         std::memmove(o.stack, o.stack + b, (n - b) * sizeof(Vec*));
         n -= b;
       }
@@ -719,6 +737,13 @@ int Pool::alloc_wait(size_t bytes, unsigned flags, Budget* charge, Waiter* w, Ve
     // seq_cst: pairs with the fence + seq_cst load in recycle (Dekker).
     waiters_.fetch_add(1, std::memory_order_seq_cst);
   }
+  {
+    // Send every thread's inline release to the slow path, which offers
+    // what it frees to the waiters (settle_gate drops the bit once none is
+    // left). After the count: see settle_gate and attach_tc.
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    for (ThreadCache* tc : impl_->tcs) tc->gate.fetch_or(ThreadCache::kGateWaiters, std::memory_order_seq_cst);
+  }
   impl_->waits.fetch_add(1, std::memory_order_relaxed);
   if (int k = order_for(bytes); k >= 0) impl_->order_waits[k].fetch_add(1, std::memory_order_relaxed);
   // Memory freed between our refusal and the enqueue was not offered to us.
@@ -761,6 +786,9 @@ ThreadCache* Pool::attach_tc() {
   {
     std::lock_guard<std::mutex> lk(impl_->mu);
     impl_->tcs.push_back(tc);
+    // A waiter counted before this lock either marked the list above before
+    // we joined it (and is seen here) or marks this cache after us.
+    if (waiters_.load(std::memory_order_seq_cst) != 0) tc->gate.fetch_or(ThreadCache::kGateWaiters, std::memory_order_relaxed);
   }
   // The slot may name a destroyed pool that held this number (its cache is
   // gone with it): overwrite.
@@ -774,8 +802,8 @@ void CacheEngine::detach(Pool& p, ThreadCache* tc) {
   flush_tc(p, tc);
   std::lock_guard<std::mutex> lk(im.mu);
   for (unsigned k = 0; k <= p.max_order(); ++k) {
-    im.dead_hits[k] += tc->ord[k].hits.get();
-    im.dead_out[k] += tc->ord[k].hits.get() + tc->out_miss[k].get();
+    im.dead_hits[k] += tc->ord[k].hits();
+    im.dead_out[k] += tc->ord[k].hits() + tc->out_miss[k].get();
     im.dead_in[k] += tc->ord[k].in.get();
   }
   im.tcs.erase(std::remove(im.tcs.begin(), im.tcs.end(), tc), im.tcs.end());
@@ -843,7 +871,7 @@ void CacheEngine::request_flushes(Pool& p, ThreadCache* own) {
   std::lock_guard<std::mutex> lk(im.mu);
   // release: pairs with the acquire exchange in flush_tc.
   for (ThreadCache* tc : im.tcs)
-    if (tc != own) tc->flush_req.store(true, std::memory_order_release);
+    if (tc != own) tc->gate.fetch_or(ThreadCache::kGateFlush, std::memory_order_release);
 }
 
 size_t Pool::shrink(size_t bytes) {
@@ -955,10 +983,11 @@ Pool::~Pool() {
     std::lock_guard<std::mutex> lk(impl_->mu);
     for (unsigned k = 0; k <= opts_.max_order; ++k) {
       ThreadCache::Order& o = tc->ord[k];
+      uint64_t hits = o.hits();  // before the stack empties (hits = in + moved - n)
       for (uint32_t i = 0; i < o.n.load(std::memory_order_relaxed); ++i) CacheOps::list_push_back(impl_->shared[k], o.stack[i]);
       o.n.store(0);
-      impl_->dead_hits[k] += o.hits.get();
-      impl_->dead_out[k] += o.hits.get() + tc->out_miss[k].get();
+      impl_->dead_hits[k] += hits;
+      impl_->dead_out[k] += hits + tc->out_miss[k].get();
       impl_->dead_in[k] += o.in.get();
     }
     delete tc;
@@ -995,7 +1024,7 @@ bool Pool::check_invariants() const {
       uint32_t n = o.n.load(std::memory_order_relaxed);
       if (n > o.cap) return false;
       cached += n;
-      out += o.hits.get() + tc->out_miss[k].get();
+      out += o.hits() + tc->out_miss[k].get();
       in += o.in.get();
     }
     if (in > out) return false;

@@ -84,6 +84,9 @@ struct CacheEngine {
   static void recycle_slow(Pool& p, Vec* v, ThreadCache* tc);
   static void detach(Pool& p, ThreadCache* tc);  // thread exit
   static void flush_tc(Pool& p, ThreadCache* tc);
+  // The owner's answer to a non-zero gate: flush if asked, drop the waiter
+  // bit if no waiter is left.
+  static void settle_gate(Pool& p, ThreadCache* tc);
   // Move everything in the exchange to the shared lists (caller holds mu).
   static void drain_exchange(Pool& p);
   // Flush `own` (the caller's cache) now and ask every other thread's cache

@@ -20,8 +20,9 @@ PoolStats Pool::stats() const {
       o.cached_vecs = im.shared[k].n + im.xchg[k].n.load(std::memory_order_relaxed);
       for (ThreadCache* tc : im.tcs) {
         const ThreadCache::Order& t = tc->ord[k];
-        o.hits += t.hits.get();
-        out += t.hits.get() + tc->out_miss[k].get();
+        uint64_t hits = t.hits();
+        o.hits += hits;
+        out += hits + tc->out_miss[k].get();
         in += t.in.get();
         o.cached_vecs += t.n.load(std::memory_order_relaxed);
       }

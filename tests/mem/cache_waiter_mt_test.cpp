@@ -1,6 +1,7 @@
 // cache_waiter_mt_test.cpp - waiters woken across threads: the callback runs
 // on the thread that freed the memory, and many threads contending for one
-// small budget all finish (no lost wake-up between refusal and enqueue).
+// small budget all finish (no lost wake-up between refusal and enqueue), and
+// a plain release on another thread is offered to a queued waiter.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -93,6 +94,54 @@ TEST(CacheWaiterMt, ContendingThreadsAllFinish) {
   EXPECT_TRUE(lun.check_invariants());
   EXPECT_TRUE(p.check_invariants());
 }
+
+// A waiter queued while another thread holds a vector: that thread's plain
+// (uncharged) release is offered to the waiter even though it would
+// otherwise stay in the thread's own stack -- the waiter bit of the thread's
+// cache sends the inline release to the slow path. `attach_late`: the
+// freeing thread makes its first pool call only after the waiter is queued
+// (its cache must start with the bit set).
+void hit_only_waiter_served_by_plain_release(bool attach_late) {
+  Pool p(testing::quiet_opts());
+  std::atomic<int> step{0};
+  auto wait_step = [&](int s) {
+    while (step.load(std::memory_order_acquire) < s) std::this_thread::yield();
+  };
+  Slot w;
+  w.cb = wake;
+  std::thread t([&] {
+    Vec* v = nullptr;
+    if (!attach_late) {
+      ASSERT_EQ(p.alloc(4096, 0, nullptr, &v), 0);
+      step.store(1, std::memory_order_release);
+      wait_step(2);
+    } else {
+      wait_step(2);
+      ASSERT_EQ(p.alloc(4096, 0, nullptr, &v), 0);
+    }
+    v->release();  // no charge: the inline path unless the gate says otherwise
+    step.store(3, std::memory_order_release);
+  });
+  if (!attach_late) wait_step(1);
+  Vec* got = nullptr;
+  // Nothing cached where this thread can see it: a hit-only request waits.
+  ASSERT_EQ(p.alloc_wait(4096, kCacheHitOnly, nullptr, &w, &got), -EINPROGRESS);
+  step.store(2, std::memory_order_release);
+  t.join();
+  std::lock_guard<std::mutex> lk(w.mu);
+  ASSERT_TRUE(w.done);
+  ASSERT_NE(w.vec, nullptr);
+  EXPECT_EQ(total_len(w.vec->segs()), 4096u);
+  w.vec->release();
+  EXPECT_TRUE(p.check_invariants());
+  PoolStats st = p.stats();
+  EXPECT_EQ(st.total.hits, 1u);    // the waiter's grant, from the freeing thread's stack
+  EXPECT_EQ(st.total.misses, 1u);  // the vector the other thread built
+}
+
+TEST(CacheWaiterMt, PlainReleaseOnAnotherThreadServesAWaiter) { hit_only_waiter_served_by_plain_release(false); }
+
+TEST(CacheWaiterMt, ThreadCacheCreatedWhileWaitingServesAWaiter) { hit_only_waiter_served_by_plain_release(true); }
 
 }  // namespace
 }  // namespace sgv

@@ -185,5 +185,50 @@ TEST_P(StressTest, InvariantsHoldThroughout) {
 
 INSTANTIATE_TEST_SUITE_P(Seeds, StressTest, ::testing::Values(0, 1, 2, 3));
 
+// Per-thread hits are not counted on the hit path but derived from the
+// stack's pushes, refills and drains (ThreadCache::Order::hits): every
+// allocation is still exactly one hit or one miss and every release one
+// free, through frees on another thread (batches to the exchange), refills
+// from the exchange and the shared pool, a flush asked by another thread,
+// and a thread's exit.
+TEST(CacheCountsMt, HitsPlusMissesEqualAllocationsAcrossThreads) {
+  Pool p(testing::quiet_opts());
+  constexpr int kN = 300;
+  std::vector<Vec*> held;
+  uint64_t allocs = 0, frees = 0;
+  auto take = [&](int n, size_t bytes) {
+    for (int i = 0; i < n; ++i) {
+      Vec* v = nullptr;
+      ASSERT_EQ(p.alloc(bytes, 0, nullptr, &v), 0);
+      held.push_back(v);
+      ++allocs;
+    }
+  };
+  for (int round = 0; round < 3; ++round) {
+    take(kN, 4096);
+    take(kN / 10, 65536);
+    // Another thread frees them all (its stack overflows to the exchange)
+    // and exits (its cache flushes to the shared pool).
+    std::thread([&] {
+      for (Vec* v : held) v->release();
+    }).join();
+    frees += held.size();
+    held.clear();
+    // A flush of this thread's cache asked from elsewhere, then a pass
+    // of hits: refills from the exchange and the shared pool.
+    std::thread([&] { p.maintain(); }).join();
+    take(kN, 4096);
+    for (Vec* v : held) v->release();
+    frees += held.size();
+    held.clear();
+  }
+  PoolStats st = p.stats();
+  EXPECT_EQ(st.total.hits + st.total.misses, allocs);
+  EXPECT_GT(st.total.hits, allocs / 2);  // later rounds reuse what earlier ones built
+  EXPECT_EQ(st.total.frees, frees);
+  EXPECT_EQ(st.total.in_use_pages, 0u);
+  EXPECT_TRUE(p.check_invariants());
+}
+
 }  // namespace
 }  // namespace sgv
