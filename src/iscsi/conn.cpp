@@ -97,6 +97,7 @@ Cmd* Conn::take_slot(bool immediate) {
   t.sense_len = 0;
   t.xfer_len = 0;
   t.done = &Conn::task_done;
+  t.post_resume = post_resume ? &Conn::task_post_resume : nullptr;
   t.ctx = c;
   // The core may keep per-command state here; a reused slot starts clean.
   std::memset(t.core_scratch, 0, sizeof t.core_scratch);
@@ -688,6 +689,15 @@ void Conn::start_exec(Cmd* c) {
   ++inflight_;
   target_->execute(c->task);
 }
+
+// A parked task is still in the backend (in_backend, inflight_): a closed
+// connection stays a zombie until it completes.
+void Conn::task_post_resume(scsi::Task* t) {
+  Cmd* c = static_cast<Cmd*>(t->ctx);
+  c->conn->post_resume(c->conn->post_arg, c->conn, c);
+}
+
+void Conn::on_resume(Cmd* c) { target_->resume(c->task); }
 
 void Conn::task_done(scsi::Task* t) {
   Cmd* c = static_cast<Cmd*>(t->ctx);

@@ -136,6 +136,11 @@ class Conn {
   // connection's reactor which then calls on_mem_granted().
   void (*post_grant)(void* arg, Conn* c, Cmd* cmd, Vec* v, int status) = nullptr;
   void* post_arg = nullptr;
+  // Same for a task the SCSI core parked (scsi::Task::post_resume): called
+  // from any thread; the reactor then calls on_resume() on this one. Unset
+  // (no reactor, one thread): the core's resume runs inline.
+  void (*post_resume)(void* arg, Conn* c, Cmd* cmd) = nullptr;
+  void on_resume(Cmd* c);
 
   // For tests: the negotiated parameters.
   const Params& params() const { return p_; }
@@ -166,6 +171,7 @@ class Conn {
   void fit_task_segs(Cmd* c);
   void start_exec(Cmd* c);
   static void task_done(scsi::Task* t);
+  static void task_post_resume(scsi::Task* t);
   void complete_cmd(Cmd* c);
   void queue_r2ts(Cmd* c);
   void respond_check(Cmd* c, uint8_t key, uint8_t asc, uint8_t ascq);

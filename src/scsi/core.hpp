@@ -75,6 +75,41 @@ struct ModeState {
   bool dexcpt = true;
 };
 
+// COMPARE AND WRITE's exclusion (SBC-3 5.2: the read, compare and write are
+// atomic against every other command that writes those blocks; VMware's
+// ATS locking relies on it). Every command that changes the medium (WRITE,
+// WRITE AND VERIFY, WRITE SAME, UNMAP) counts itself in flight from
+// gate_enter() until finish(); a COMPARE AND WRITE closes the gate, waits
+// for the count to drain, runs its synchronous read+compare+write alone,
+// then opens the gate. Nothing ever blocks on another command: a write that
+// finds the gate closed, a CAW that finds writes in flight or another CAW
+// holding the gate, parks (intrusive link in its scratch) and is resumed
+// through Task::post_resume on its own thread, because a file LUN completes
+// writes on the submitting thread's ring and a blocked thread would never
+// reap them.
+//
+// Fast path (gate open): one seq_cst increment of this thread's padded
+// counter, one seq_cst load of `closed`; the same at finish(). That pair and
+// the CAW's seq_cst store of `closed` followed by its loads of the counters
+// form a Dekker handshake: either the write sees the gate closed, or the CAW
+// sees the write counted.
+//
+// LUN-wide, not per LBA range: CAW is rare and short (ATS moves one block),
+// so holding off every write of the LUN for its duration is cheap; gating
+// only overlapping ranges would be the refinement if that ever shows.
+struct WriteGate {
+  static constexpr unsigned kSlots = 16;  // threads share slots modulo this
+  struct alignas(64) Slot {
+    std::atomic<int64_t> n{0};
+  };
+  Slot slots[kSlots];
+  std::atomic<bool> closed{false};  // a CAW holds the gate or waits for it to drain
+  std::mutex mu;                    // guards the fields below; never held across I/O or a resume
+  Task* draining = nullptr;         // the CAW that closed the gate, waiting for the writes in flight
+  Task* park_head = nullptr;        // tasks waiting for the gate to open, oldest first
+  Task* park_tail = nullptr;
+};
+
 struct Lun {
   uint64_t id = 0;
   std::unique_ptr<backend::Backend> be;
@@ -95,9 +130,8 @@ struct Lun {
   // volatile cache && !mode.wce: every write must be FUA. Same rules as d_sense.
   std::atomic<bool> force_fua{false};
   bool zero_copy_read = false;   // backend answers map_read(): READ uses its memory
-  // Held across COMPARE AND WRITE's read, compare and write, so two of them
-  // on this LUN never interleave. Regular WRITEs do not take it.
-  std::mutex caw_mu;
+  WriteGate gate;
+  Target::Impl* im = nullptr;  // the owner, for resuming parked tasks inline
   bool write_protected() const { return read_only || swp.load(std::memory_order_relaxed); }
 };
 
@@ -141,6 +175,15 @@ struct Scratch {
   uint8_t kind;            // which multi-step command drives the Io chain
   uint32_t step;           // UNMAP: next descriptor
   uint32_t nsteps;         // UNMAP: descriptors
+  uint8_t gate;            // GateState: where the task stands with its LUN's WriteGate
+  uint8_t gate_slot;       // WriteGate::slots index it counted itself in
+  Task* gate_next;         // WriteGate park list link
+};
+enum GateState : uint8_t {
+  kGateNone = 0,
+  kGateCounted = 1,  // a write in flight: finish() uncounts it
+  kGateParked = 2,   // on the park list; resume re-runs its exec
+  kGateOwner = 3,    // a CAW that holds the gate, writes drained
 };
 // The rest of core_scratch after Scratch: WRITE SAME's ring of segments that
 // repeat the one data-out block, so a chunk of blocks goes out in one Io.
@@ -191,6 +234,17 @@ struct Target::Impl {
   void clear_ua(Nexus* n, Asc code);                 // every LUN's `code` on n
   void lun_ids(std::vector<uint64_t>& out) const;
 };
+
+// WriteGate (gate.cpp). A write calls gate_enter() right before it changes
+// the medium: true, go on (finish() uncounts it); false, parked, the task's
+// exec runs again on resume. A CAW calls caw_acquire(): true, it holds the
+// gate; false, parked (resumed holding the gate, or to try again). It calls
+// caw_release() when done, before finish().
+bool gate_enter(Task& t);
+void gate_exit(Task& t);
+bool caw_acquire(Task& t);
+void caw_release(Task& t);
+void resume_task(Target::Impl& im, Task& t);  // Target::resume
 
 // Largest COMPARE AND WRITE in blocks: the VPD B0 limit, and both halves of
 // the data-out within the transfer limit.

@@ -228,6 +228,7 @@ void exec_write(Target::Impl&, Task& t) {
   uint64_t have = std::min<uint64_t>(total_len(SegSpan(t.segs, t.nsegs)), t.data_len);
   have &= ~uint64_t(l.bs - 1);
   if (have == 0) return finish(t);
+  if (!gate_enter(t)) [[unlikely]] return;  // a COMPARE AND WRITE holds the LUN: runs again on resume
   submit(t, backend::Io::Op::write, s.lba << l.bs_shift, have, s.flags & kFua);
 }
 
@@ -267,8 +268,9 @@ bool prep_verify(Target::Impl& im, Task& t) {
 //
 // The data-out holds NUMBER OF LOGICAL BLOCKS blocks to compare with the
 // medium, then as many to write. The read, the compare and the write run
-// synchronously under the LUN's caw_mu, so two COMPARE AND WRITEs on a LUN
-// never interleave; a slow path, as ATS moves one block at a time.
+// synchronously while the command holds its LUN's WriteGate, so no other
+// write of the LUN (nor another COMPARE AND WRITE) lands in between; a slow
+// path, as ATS moves one block at a time.
 
 bool prep_compare_write(Target::Impl& im, Task& t) {
   Lun& l = *lun_of(t);
@@ -301,7 +303,7 @@ bool prep_compare_write(Target::Impl& im, Task& t) {
 
 namespace {
 
-// The compare and the write, with caw_mu held; sense set on failure.
+// The compare and the write, holding the gate; sense set on failure.
 void compare_then_write(Task& t, Lun& l, const Scratch& s) {
   uint64_t half = s.nblocks << l.bs_shift;
   uint64_t off = s.lba << l.bs_shift;
@@ -328,11 +330,12 @@ void compare_then_write(Task& t, Lun& l, const Scratch& s) {
     check(t, sk::illegal_request, asc::param_list_length);
     return finish(t);
   }
-  {
-    std::lock_guard<std::mutex> g(l.caw_mu);
-    compare_then_write(t, l, s);
-  }
-  finish(t);  // outside the lock: done() is the transport's
+  // Parked unless it holds the gate now: resumed holding it (writes in flight
+  // drained) or to try again (another CAW had it), and back here either way.
+  if (s.gate != kGateOwner && !caw_acquire(t)) return;
+  compare_then_write(t, l, s);
+  caw_release(t);
+  finish(t);
 }
 
 // ---- SYNCHRONIZE CACHE
@@ -500,6 +503,7 @@ void exec_write_same(Target::Impl&, Task& t) {
       s.ws_per_block = uint8_t(per);
     }
   }
+  if (!gate_enter(t)) return;  // runs again on resume
   drive(t);
 }
 
@@ -547,6 +551,7 @@ void exec_unmap(Target::Impl&, Task& t) {
       return finish(t);
     }
   }
+  if (!gate_enter(t)) return;  // runs again on resume
   s.step = 0;
   s.nsteps = n;
   drive(t);

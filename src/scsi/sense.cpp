@@ -122,7 +122,10 @@ unsigned build_sense(uint8_t* out, bool desc, uint8_t key, Asc a) {
   }
 }
 
-void finish(Task& t) { t.done(&t); }
+void finish(Task& t) {
+  if (scratch(t).gate == kGateCounted) gate_exit(t);  // a write: out of its LUN's gate
+  t.done(&t);
+}
 
 // The task's segments through libsgv's cursor copies: what fits, no more.
 void put_data(Task& t, const void* src, uint32_t len) {

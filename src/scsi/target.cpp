@@ -133,6 +133,7 @@ int Target::add_lun(LunConfig cfg) {
   Seg probe;
   l->zero_copy_read = cfg.backend->map_read(0, cfg.block_size, &probe, 1) == 1;
   l->be = std::move(cfg.backend);
+  l->im = impl_.get();
   Lun* raw = l.get();
   std::lock_guard<std::mutex> g(impl_->mu);
   if (impl_->lun_map[cfg.id].load(std::memory_order_relaxed)) return -EEXIST;
@@ -180,6 +181,7 @@ bool Target::prepare(Task& t) {
   t.dir = Dir::none;
   t.data_len = 0;
   t.backend_buffer = false;
+  scratch(t).gate = kGateNone;  // finish() reads it for every command
   uint64_t id = decode_lun(t.lun);
   Lun* l = im.lun(id);
   t.lun_obj = l;
@@ -207,6 +209,8 @@ void Target::execute(Task& t) {
   unsigned n;
   op_table(&n)[t.op_index].exec(*impl_, t);
 }
+
+void Target::resume(Task& t) { resume_task(*impl_, t); }
 
 void Target::lun_reset(uint64_t lun, Nexus* from) {
   uint64_t id = decode_lun(lun);

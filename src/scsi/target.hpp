@@ -56,6 +56,9 @@ class Target {
   bool prepare(Task& task);
   // Step 4: runs the command; calls task.done exactly once.
   void execute(Task& task);
+  // Continues a command the core parked, after it called task.post_resume;
+  // on the thread that called execute() for it.
+  void resume(Task& task);
 
   // Task management, after the transport has quiesced the affected tasks:
   // set the unit attentions SAM requires for the other nexuses.

@@ -14,6 +14,10 @@
 //      case execute() points segs at the backend's own memory (inline_segs).
 //   4. transport calls Target::execute(); on completion the core sets status,
 //      sense, xfer_len and calls task.done (inline or later, same thread).
+//      A command may have to wait for another one (a write while a COMPARE
+//      AND WRITE holds its LUN): the core parks it without blocking and,
+//      when it may go on, calls task.post_resume from whatever thread it is
+//      on; the transport then calls Target::resume() on the execute() thread.
 //   5. the transport computes residuals from edtl vs the command's length:
 //      data_len, or xfer_len when a Dir::in command produced less (MODE
 //      SENSE shorter than its allocation length). It sends
@@ -92,6 +96,13 @@ struct Task {
   uint32_t xfer_len = 0;
   void (*done)(Task*) = nullptr;
   void* ctx = nullptr;           // the transport's
+  // Any thread: have Target::resume(*task) called later on the thread that
+  // called execute() for it; the waker may be another thread, or inside
+  // another command's completion. A parked task is in flight like one in
+  // the backend: its memory must live until done. nullptr: the core resumes
+  // inline on the waking thread, which only a transport that runs every
+  // command on one thread may rely on.
+  void (*post_resume)(Task*) = nullptr;
   // core-private per-command state: the backend Io, the decoded LBA range and
   // the WRITE SAME segment ring live here so the core never allocates.
   alignas(16) uint64_t core_scratch[48] = {};

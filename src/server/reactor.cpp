@@ -78,6 +78,10 @@ void Reactor::post_grant(void* self, iscsi::Conn* c, iscsi::Cmd* cmd, Vec* v, in
   static_cast<Reactor*>(self)->post(Msg{Msg::grant, -1, c, cmd, v, status, nullptr});
 }
 
+void Reactor::post_resume(void* self, iscsi::Conn* c, iscsi::Cmd* cmd) {
+  static_cast<Reactor*>(self)->post(Msg{Msg::resume, -1, c, cmd, nullptr, 0, nullptr});
+}
+
 void Reactor::update(Entry* e) {
   if (e->conn->closed()) return;
   uint32_t m = (e->conn->want_read() ? EPOLLIN : 0u) | (e->conn->want_write() ? EPOLLOUT : 0u) | EPOLLRDHUP;
@@ -120,6 +124,7 @@ void Reactor::drain_inbox() {
         e->conn = std::make_unique<iscsi::Conn>(m.fd, host_, &ctr_);
         e->conn->post_grant = &Reactor::post_grant;
         e->conn->post_arg = this;
+        e->conn->post_resume = &Reactor::post_resume;
         struct epoll_event ev = {};
         ev.events = EPOLLIN | EPOLLRDHUP;
         ev.data.ptr = e.get();
@@ -137,6 +142,11 @@ void Reactor::drain_inbox() {
           if (e->conn.get() == m.conn) service(e.get(), true, false);
         break;
       }
+      case Msg::resume:
+        // The conn lives (in conns_ or zombies_) while the task is in flight;
+        // a response it queues goes out in the loop's want_write pass.
+        m.conn->on_resume(m.cmd);
+        break;
       case Msg::kill:
         for (auto& e : conns_)
           if (e->conn.get() == m.key) drop(e.get());

@@ -1,7 +1,8 @@
 // server/reactor.hpp - one reactor thread: an epoll loop over its
 // connections, the backend's per-thread completion eventfd and an inbox
 // other threads post to (new connections from the acceptor, memory grants
-// from the pool's waiters, kills from session reinstatement).
+// from the pool's waiters, kills from session reinstatement, resumes of
+// commands the SCSI core parked).
 //
 // Why epoll and not io_uring for sockets: the PDU reader lands each data
 // segment straight into the command's SG vector, and where that is depends
@@ -67,6 +68,8 @@ class Reactor {
   void kill_conn(const void* conn);
   // Any thread (pool waiter callback): deliver a memory grant.
   static void post_grant(void* self, iscsi::Conn* c, iscsi::Cmd* cmd, Vec* v, int status);
+  // Any thread (SCSI core): resume a parked task of a connection here.
+  static void post_resume(void* self, iscsi::Conn* c, iscsi::Cmd* cmd);
 
   unsigned id() const { return id_; }
   iscsi::Counters& counters() { return ctr_; }
@@ -75,7 +78,7 @@ class Reactor {
  private:
   struct Entry;
   struct Msg {
-    enum Kind : uint8_t { add, grant, kill } kind;
+    enum Kind : uint8_t { add, grant, kill, resume } kind;
     int fd;
     iscsi::Conn* conn;
     iscsi::Cmd* cmd;

@@ -5,9 +5,14 @@
 // and, in the TSan build, by the absence of data races.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -18,6 +23,8 @@ using namespace sgv;
 
 namespace {
 
+// A reactor-like thread: runs one command at a time, reaps its own backend
+// ring, and resumes tasks the core parked when another thread posts them.
 struct Runner {
   scsi::Target& tg;
   scsi::Nexus* nx;
@@ -25,8 +32,42 @@ struct Runner {
   std::vector<uint8_t> buf = std::vector<uint8_t>(64 * 1024);
   int bad = 0;
   int ua = 0;
+  int calls = 0;
+  int parked = 0;  // resumes received
 
   uint32_t edtl = 64 * 1024;
+
+  std::mutex mu;  // guards resumes
+  std::condition_variable cv;
+  std::vector<scsi::Task*> resumes;
+
+  Runner(scsi::Target& target, scsi::Nexus* nexus) : tg(target), nx(nexus) {}
+
+  static void post_resume(scsi::Task* k) {
+    Runner* r = static_cast<Runner*>(k->ctx);
+    std::lock_guard<std::mutex> g(r->mu);
+    r->resumes.push_back(k);
+    r->cv.notify_one();
+  }
+
+  // The loop a reactor runs until this runner's command is done. Blocking is
+  // fine here only because the runner has nothing else to do: its own ring
+  // is empty and its command is parked on another thread's progress.
+  void wait_done() {
+    while (calls == 0) {
+      std::vector<scsi::Task*> ready;
+      {
+        std::unique_lock<std::mutex> g(mu);
+        if (resumes.empty() && !backend::thread_ops_in_flight()) cv.wait(g, [&] { return !resumes.empty(); });
+        ready.swap(resumes);
+      }
+      for (scsi::Task* k : ready) {
+        ++parked;
+        tg.resume(*k);
+      }
+      if (ready.empty() && backend::thread_ops_in_flight()) backend::wait_thread_completions();
+    }
+  }
 
   uint8_t run(const uint8_t* cdb, unsigned len, uint64_t lun = 0, uint32_t out_len = 0) {
     scsi::Task t;
@@ -35,9 +76,10 @@ struct Runner {
     t.nexus = nx;
     t.sense = sense;
     t.edtl = edtl;
-    int calls = 0;
-    t.ctx = &calls;
-    t.done = [](scsi::Task* k) { ++*static_cast<int*>(k->ctx); };
+    calls = 0;
+    t.ctx = this;
+    t.done = [](scsi::Task* k) { ++static_cast<Runner*>(k->ctx)->calls; };
+    t.post_resume = &Runner::post_resume;
     if (tg.prepare(t)) return t.status;
     if (t.dir != scsi::Dir::none && !t.backend_buffer) {
       uint32_t n = t.dir == scsi::Dir::out ? std::min(out_len, t.data_len) : std::min<uint32_t>(t.data_len, 65536);
@@ -46,7 +88,7 @@ struct Runner {
       t.nsegs = 1;
     }
     tg.execute(t);
-    while (calls == 0 && backend::thread_ops_in_flight()) backend::wait_thread_completions();
+    wait_done();
     if (calls != 1) ++bad;
     if (t.backend_buffer) {
       // A zero-copy READ points at the backend's memory: bring it into buf.
@@ -131,8 +173,8 @@ TEST(TargetMt, CommandsRacingManagement) {
 // threads increment by compare-and-swap. A lost update (both compares seeing
 // the same value) would leave the counter short. Each thread only guesses
 // the value (it never decreases, so a miscompare means "higher"): the loop
-// issues nothing but COMPARE AND WRITEs, which all hold the LUN's caw_mu,
-// so under TSan any unguarded access between them is reported too.
+// issues nothing but COMPARE AND WRITEs, which all hold the LUN's write
+// gate, so under TSan any unguarded access between them is reported too.
 TEST(TargetMt, CompareAndWriteIsAtomicAgainstItself) {
   scsi::Target tg("iqn.2026-11.io.sgv:caw");
   int err = 0;
@@ -185,6 +227,144 @@ TEST(TargetMt, CompareAndWriteIsAtomicAgainstItself) {
   std::memcpy(&v, check.buf.data(), sizeof v);
   EXPECT_EQ(v, uint64_t(2 * kIncrements));
   tg.close_nexus(check.nx);
+}
+
+}  // namespace
+
+namespace {
+
+// COMPARE AND WRITE against plain writes of the same block (SBC-3 5.2: its
+// read, compare and write are atomic against every command). Thread B writes
+// markers M1, M2, ... to block 7 with WRITE (odd) or WRITE SAME (even); after
+// each completes it publishes `written` and waits until A has taken it over.
+// Thread A increments a counter in block 7 by COMPARE AND WRITE, guessing
+// either its own last value or B's latest marker (a miscompare flips the
+// guess); a success against a marker "adopts" it. The check: a CAW issued
+// after A saw marker i written and not yet adopted must miscompare unless
+// it compares against M_i, since nothing else may have changed the block.
+// Before the write gate, a WRITE could land between a CAW's compare and its
+// write and be silently overwritten; A's next CAW against its own value then
+// succeeded, which this reports as a lost marker.
+struct Block {
+  uint64_t tag;  // 'C' counter written by A, 'M' marker written by B
+  uint64_t n;
+};
+
+void caw_against_writes(std::unique_ptr<backend::Backend> be, int markers) {
+  scsi::Target tg("iqn.2026-11.io.sgv:caw-w");
+  scsi::LunConfig cfg;
+  cfg.backend = std::move(be);
+  ASSERT_EQ(tg.add_lun(std::move(cfg)), 0);
+  constexpr uint64_t kLba = 7;
+  std::atomic<int> issuing{0}, written{0}, adopted{0};
+  std::atomic<bool> stop{false};
+  std::atomic<int> lost{0}, bad{0};
+  std::atomic<int> ready{0};
+  int64_t increments = 0, parked_a = 0, parked_b = 0;
+
+  Runner init{tg, tg.open_nexus("iqn.init")};
+  uint8_t tur[6] = {};
+  init.run(tur, 6);
+  std::memset(init.buf.data(), 0, 512);
+  Block c0{'C', 0};
+  std::memcpy(init.buf.data(), &c0, sizeof c0);
+  init.edtl = 512;
+  uint8_t w0[10] = {0x2a, 0, 0, 0, 0, uint8_t(kLba), 0, 0, 1, 0};
+  ASSERT_EQ(init.run(w0, 10, 0, 512), 0);
+  tg.close_nexus(init.nx);
+
+  std::thread ta([&] {
+    Runner r{tg, tg.open_nexus("iqn.caw")};
+    r.run(tur, 6);
+    r.edtl = 1024;
+    ready.fetch_add(1);
+    while (ready.load() < 2) std::this_thread::yield();
+    uint8_t caw[16] = {0x89, 0, 0, 0, 0, 0, 0, 0, 0, uint8_t(kLba), 0, 0, 0, 1, 0, 0};
+    Block own{'C', 0}, guess = own;
+    int mine = 0;  // markers adopted
+    int misses = 0;  // in a row: a guess that can never match again would spin
+    while (!stop.load()) {
+      int w = written.load();
+      int iss = issuing.load();
+      Block next{'C', own.n + 1};
+      std::memset(r.buf.data(), 0, 1024);
+      std::memcpy(r.buf.data(), &guess, sizeof guess);
+      std::memcpy(r.buf.data() + 512, &next, sizeof next);
+      uint8_t st = r.run(caw, 16, 0, 1024);
+      if (st == 0) {
+        ++increments;
+        // Marker w is on the medium unless we adopted it: only a CAW
+        // against M_w may have succeeded.
+        if (w > mine && !(guess.tag == 'M' && guess.n == uint64_t(w))) {
+          lost.fetch_add(1);
+          stop.store(true);
+        }
+        if (guess.tag == 'M') {
+          mine = int(guess.n);
+          adopted.store(mine);
+        }
+        own = next;
+        guess = own;
+        misses = 0;
+      } else if (st == 2 && (r.sense[2] & 0x0f) == 0x0e && ++misses < 1000000) {
+        guess = guess.tag == 'C' && iss > mine ? Block{'M', uint64_t(iss)} : own;
+      } else {
+        bad.fetch_add(1);
+        stop.store(true);
+      }
+    }
+    parked_a = r.parked;
+    tg.close_nexus(r.nx);
+  });
+  std::thread tb([&] {
+    Runner r{tg, tg.open_nexus("iqn.writer")};
+    r.run(tur, 6);
+    r.edtl = 512;
+    ready.fetch_add(1);
+    while (ready.load() < 2) std::this_thread::yield();
+    for (int i = 1; i <= markers && !stop.load(); ++i) {
+      Block m{'M', uint64_t(i)};
+      std::memset(r.buf.data(), 0, 512);
+      std::memcpy(r.buf.data(), &m, sizeof m);
+      issuing.store(i);
+      uint8_t wr[10] = {0x2a, 0, 0, 0, 0, uint8_t(kLba), 0, 0, 1, 0};
+      uint8_t ws[10] = {0x41, 0, 0, 0, 0, uint8_t(kLba), 0, 0, 1, 0};
+      if (r.run(i & 1 ? wr : ws, 10, 0, 512) != 0) {
+        bad.fetch_add(1);
+        break;
+      }
+      written.store(i);
+      while (adopted.load() < i && !stop.load()) std::this_thread::yield();
+    }
+    stop.store(true);
+    parked_b = r.parked;
+    tg.close_nexus(r.nx);
+  });
+  ta.join();
+  tb.join();
+  std::printf("markers adopted %d of %d, increments %lld, resumes: caw thread %lld, writer %lld\n", adopted.load(),
+              markers, static_cast<long long>(increments), static_cast<long long>(parked_a),
+              static_cast<long long>(parked_b));
+  EXPECT_EQ(lost.load(), 0) << "a WRITE landed inside a COMPARE AND WRITE";
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(adopted.load(), markers);
+}
+
+TEST(TargetMt, CompareAndWriteIsAtomicAgainstWritesRam) {
+  int err = 0;
+  caw_against_writes(backend::make_ram({1u << 20}, &err), 5000);
+}
+
+TEST(TargetMt, CompareAndWriteIsAtomicAgainstWritesFile) {
+  char path[] = "/tmp/sgv_caw_mt_XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  int err = 0;
+  auto be = backend::make_file({path, 1u << 20}, &err);
+  ASSERT_TRUE(be) << err;
+  caw_against_writes(std::move(be), 2000);
+  ::unlink(path);
 }
 
 }  // namespace
