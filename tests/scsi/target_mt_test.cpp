@@ -273,12 +273,16 @@ void caw_against_writes(std::unique_ptr<backend::Backend> be, int markers) {
   ASSERT_EQ(init.run(w0, 10, 0, 512), 0);
   tg.close_nexus(init.nx);
 
-  std::thread ta([&] {
-    Runner r{tg, tg.open_nexus("iqn.caw")};
+  // Takes the nexus' POWER ON RESET unit attention, then waits for the other.
+  auto start_together = [&](Runner& r, uint32_t edtl) {
     r.run(tur, 6);
-    r.edtl = 1024;
+    r.edtl = edtl;
     ready.fetch_add(1);
     while (ready.load() < 2) std::this_thread::yield();
+  };
+  std::thread ta([&] {
+    Runner r{tg, tg.open_nexus("iqn.caw")};
+    start_together(r, 1024);
     uint8_t caw[16] = {0x89, 0, 0, 0, 0, 0, 0, 0, 0, uint8_t(kLba), 0, 0, 0, 1, 0, 0};
     Block own{'C', 0}, guess = own;
     int mine = 0;  // markers adopted
@@ -318,10 +322,7 @@ void caw_against_writes(std::unique_ptr<backend::Backend> be, int markers) {
   });
   std::thread tb([&] {
     Runner r{tg, tg.open_nexus("iqn.writer")};
-    r.run(tur, 6);
-    r.edtl = 512;
-    ready.fetch_add(1);
-    while (ready.load() < 2) std::this_thread::yield();
+    start_together(r, 512);
     for (int i = 1; i <= markers && !stop.load(); ++i) {
       Block m{'M', uint64_t(i)};
       std::memset(r.buf.data(), 0, 512);
@@ -352,7 +353,7 @@ void caw_against_writes(std::unique_ptr<backend::Backend> be, int markers) {
 
 TEST(TargetMt, CompareAndWriteIsAtomicAgainstWritesRam) {
   int err = 0;
-  caw_against_writes(backend::make_ram({1u << 20}, &err), 5000);
+  caw_against_writes(backend::make_ram({1u << 20}, &err), 400);
 }
 
 TEST(TargetMt, CompareAndWriteIsAtomicAgainstWritesFile) {
@@ -363,7 +364,7 @@ TEST(TargetMt, CompareAndWriteIsAtomicAgainstWritesFile) {
   int err = 0;
   auto be = backend::make_file({path, 1u << 20}, &err);
   ASSERT_TRUE(be) << err;
-  caw_against_writes(std::move(be), 2000);
+  caw_against_writes(std::move(be), 400);
   ::unlink(path);
 }
 
