@@ -533,8 +533,12 @@ bool Conn::pdu_scsi_cmd() {
   uint32_t dsl = h.data_len();
   if (p_.data_digest && dsl > 0 && c->task.dir == scsi::Dir::out &&
       data_digest(c->vec->segs(), 0, dsl) != reader_.data_digest()) {
-    // No command runs on data we cannot trust (§7.8, ERL 0).
+    // No command runs on data we cannot trust (§7.8, ERL 0). The PDU is
+    // discarded whole, so the command was never received: its CmdSN stays
+    // expected and the initiator's retry with it (§7.2.1) is in the window.
+    // Nothing came in between: the data segment follows its own header.
     ctr_->add(ctr_->digest_errors);
+    if (!h.immediate() && exp_cmd_sn_ == c->cmd_sn + 1) exp_cmd_sn_ = c->cmd_sn;
     reject(RejectReason::data_digest, reader_.bhs());
     finish_cmd(c);
     return true;

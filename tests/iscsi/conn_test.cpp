@@ -543,5 +543,47 @@ TEST(ConnDigest, BadDataOutDigestIsRejectedAndTheWriteNeverRuns) {
   EXPECT_FALSE(p.digest_error_) << "Data-In digests from the target must verify";
 }
 
+// A WRITE whose immediate data fails its data digest: Reject (data digest
+// error) and the command counts as never received (RFC 7143 7.8: a discarded
+// non-data PDU needs no further target action; 7.2.1: the initiator plugs the
+// CmdSN gap by retrying the same command). So ExpCmdSN must not move past it,
+// or the retry with the same CmdSN falls outside the window and is dropped.
+TEST(ConnDigest, BadImmediateDataDigestLeavesTheCmdSnForTheRetry) {
+  TestHost host;
+  Peer p(host);
+  ASSERT_TRUE(p.login({{"DataDigest", "CRC32C"}, {"ImmediateData", "Yes"}, {"InitialR2T", "Yes"}}));
+  ASSERT_TRUE(p.dd_);
+  uint8_t tur[16] = {};
+  ASSERT_TRUE(p.send(p.scsi_cmd(tur, 0, false, false, 0xff), nullptr, 0));
+  Pdu ua;
+  ASSERT_TRUE(p.recv(ua));
+  ASSERT_EQ(ua.h.opcode(), Op::scsi_rsp);
+  auto data = pattern(4096, 5);
+  uint8_t cdb[16];
+  cdb10(cdb, 0x2a, 16, 8);
+  uint32_t sn = p.cmd_sn_;
+  ASSERT_TRUE(p.send(p.scsi_cmd(cdb, 4096, false, true, 0x200), data.data(), 4096, /*bad_data_digest=*/true));
+  Pdu r;
+  ASSERT_TRUE(p.recv(r));
+  ASSERT_EQ(r.h.opcode(), Op::reject);
+  EXPECT_EQ(r.h.reject_reason(), uint8_t(RejectReason::data_digest));
+  EXPECT_EQ(r.h.exp_cmd_sn(), sn) << "the discarded command must not consume its CmdSN";
+  EXPECT_TRUE(p.quiet()) << "no response for a command that was never received";
+
+  // The retry: same CmdSN, same ITT, good digest. It runs and only then
+  // does ExpCmdSN move on.
+  p.cmd_sn_ = sn;
+  ASSERT_TRUE(p.send(p.scsi_cmd(cdb, 4096, false, true, 0x200), data.data(), 4096));
+  ASSERT_TRUE(p.recv(r));
+  ASSERT_EQ(r.h.opcode(), Op::scsi_rsp);
+  EXPECT_EQ(r.h.itt(), 0x200u);
+  EXPECT_EQ(r.h.status(), 0);
+  EXPECT_EQ(r.h.exp_cmd_sn(), sn + 1);
+  std::vector<uint8_t> back;
+  ASSERT_EQ(read10(p, 16, 4096, back, 0x201), 0);
+  EXPECT_EQ(back, data);
+  EXPECT_FALSE(p.digest_error_);
+}
+
 }  // namespace
 }  // namespace sgv::iscsi

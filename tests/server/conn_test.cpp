@@ -474,15 +474,20 @@ TEST(ConnDigests, Crc32cBothWaysAndBadDataDigestRunsNothing) {
   EXPECT_EQ(ini.run(cdb, 8192, true, false, nullptr, back.data(), nullptr, 0), 0);
   EXPECT_EQ(back, a);
   EXPECT_FALSE(ini.digest_error_);
-  // Corrupted immediate data: Reject (data digest), the write does not run.
+  // Corrupted immediate data: Reject (data digest), the write does not run
+  // and, never received, leaves its CmdSN to the next command (RFC 7143
+  // 7.2.1, 7.8).
   auto b = pattern(4096, 9);
   cdb_rw10(cdb, 0x2a, 0, 8);
   uint32_t itt;
+  uint32_t sn = ini.cmd_sn_;
   ASSERT_TRUE(ini.scsi(cdb, 4096, false, true, &itt, b.data(), 4096, true, false, 0, true));
   Pdu p;
   ASSERT_TRUE(ini.recv(p));
   EXPECT_EQ(p.op(), Op::reject);
   EXPECT_EQ(p.h.reject_reason(), uint8_t(iscsi::RejectReason::data_digest));
+  EXPECT_EQ(p.h.exp_cmd_sn(), sn);
+  ini.cmd_sn_ = sn;
   cdb_rw10(cdb, 0x28, 0, 16);
   EXPECT_EQ(ini.run(cdb, 8192, true, false, nullptr, back.data(), nullptr, 0), 0);
   EXPECT_EQ(back, a);
