@@ -106,7 +106,7 @@ void Pool::restore_multi(Vec* v) {
   v->trim_idx_ = v->full_nsegs_ - 1;
   v->trim_orig_ = v->segs_[v->trim_idx_].len;
   v->nsegs_ = v->full_nsegs_;
-  v->len_ = v->pages_ << kPageShift;
+  v->len_ = v->full_len_;
 }
 
 struct VecOps {
@@ -258,7 +258,7 @@ struct Builder {
     v->pool_ = &p;
     v->set_kind(kind);
     v->order_ = order;
-    v->pages_ = pages;
+    v->set_pages(pages);
     v->segs_ = new Seg[segs.size()];
     std::memcpy(v->segs_, segs.data(), segs.size() * sizeof(Seg));
     v->full_nsegs_ = static_cast<uint32_t>(segs.size());
@@ -484,7 +484,7 @@ static int alloc_chain(Pool& p, size_t bytes, unsigned flags, Budget* charge, Ve
     tail = &m->next_;
     nseg += m->full_nsegs_;
   }
-  head->pages_ = 0;
+  head->set_pages(0);
   head->set_charged(nullptr);
   if (rc != 0) {
     head->refs_.store(1, std::memory_order_relaxed);
@@ -510,10 +510,10 @@ static int alloc_chain(Pool& p, size_t bytes, unsigned flags, Budget* charge, Ve
   }
   head->fd_ = fd;
   head->full_nsegs_ = static_cast<uint32_t>(nseg);
-  head->pages_ = held;
+  head->set_pages(held);
   head->trim_idx_ = nseg - 1;
   head->trim_orig_ = head->segs_[nseg - 1].len;
-  head->len_ = held << kPageShift;
+  head->len_ = head->full_len_;
   Pool::trim_multi(head, bytes);
   head->set_charged(charge);
   head->refs_.store(1, std::memory_order_relaxed);
