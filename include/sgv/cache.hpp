@@ -93,6 +93,16 @@ struct OwnedCounter {
   uint64_t get() const { return v.load(std::memory_order_relaxed); }
 };
 
+// Returns p, but hides where it came from, so the compiler addresses every
+// field of *p from this one register instead of re-deriving base + index *
+// size + offset per field (GCC recomputed the index shift for the second and
+// third field of a stack order on the hit paths).
+template <class T>
+[[gnu::always_inline]] inline T* one_base(T* p) {
+  asm("" : "+r"(p));
+  return p;
+}
+
 // This thread's cache of each pool, at the pool's slot number. id[] names
 // the pool the slot was filled for (ids are never reused), so a slot left by
 // a destroyed pool never matches its successor. Constant-initialized: the
@@ -436,7 +446,7 @@ class Pool {
     if (__builtin_expect(k <= opts_.max_order && s.id[tls_idx_] == id_, 1)) {
       if (k >= detail::kOrders) __builtin_unreachable();  // max_order <= kMaxOrderLimit
       ThreadCache* tc = s.tc[tls_idx_];
-      ThreadCache::Order& o = tc->ord[k];
+      ThreadCache::Order& o = *detail::one_base(&tc->ord[k]);
       uint32_t n = o.n.load(std::memory_order_relaxed);
       if (__builtin_expect(n != 0 && tc->gate.load(std::memory_order_relaxed) == 0, 1)) {
         Vec* v = o.stack[n - 1];
@@ -461,7 +471,7 @@ class Pool {
   detail::TlsSlots& s = detail::t_slots;
   if (__builtin_expect(plain_ != 0 && s.id[p->tls_idx_] == p->id_, 1)) {
     ThreadCache* tc = s.tc[p->tls_idx_];
-    ThreadCache::Order& o = tc->ord[order_];
+    ThreadCache::Order& o = *detail::one_base(&tc->ord[order_]);
     uint32_t n = o.n.load(std::memory_order_relaxed);
     // Waiters and flush requests both show in gate (see ThreadCache).
     if (__builtin_expect(n < o.cap && tc->gate.load(std::memory_order_relaxed) == 0, 1)) {
