@@ -140,9 +140,18 @@ LoginStatus Login::security_keys(const TextPairs& in) {
     }
     auth_state_ = pick == "None" ? Auth::none : Auth::method;
     if (!rsp_.add("AuthMethod", pick)) return LoginStatus::target_error;
-    return LoginStatus::success;
+    bool method_keys = false;
+    for (const KeyValue& kv : in) {
+      if (!kv.key.starts_with("CHAP_")) continue;
+      method_keys = true;
+      if (auth_state_ == Auth::none && !rsp_.add(kv.key, "NotUnderstood")) return LoginStatus::target_error;
+    }
+    // An initiator may start the method's exchange (CHAP_A) in the same
+    // request that offers it.
+    if (!method_keys || auth_state_ != Auth::method) return LoginStatus::success;
+  } else if (am) {
+    return LoginStatus::initiator_error;  // AuthMethod negotiated twice
   }
-  if (am) return LoginStatus::initiator_error;  // AuthMethod negotiated twice
   if (auth_state_ == Auth::method) {
     switch (auth_->step(in, rsp_)) {
       case Authenticator::Step::more: break;
@@ -185,7 +194,11 @@ LoginStatus Login::process(const TextPairs& in, bool first) {
     }
     if (kv.key == "AuthMethod" || kv.key.starts_with("CHAP_")) {
       if (stage_ != Stage::security) return LoginStatus::initiator_error;
-      if (kv.key != "AuthMethod" && auth_state_ != Auth::method && !rsp_.add(kv.key, "NotUnderstood"))
+      // CHAP_ keys next to the AuthMethod that picks the method wait for
+      // security_keys() to know what was picked.
+      bool deferred = auth_state_ == Auth::unchosen && in.find("AuthMethod");
+      if (kv.key != "AuthMethod" && auth_state_ != Auth::method && !deferred &&
+          !rsp_.add(kv.key, "NotUnderstood"))
         return LoginStatus::target_error;
       continue;  // security_keys() / the authenticator take these
     }

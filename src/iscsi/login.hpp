@@ -30,6 +30,14 @@ struct TargetEntry {
   std::span<const Portal> portals;
 };
 
+// CHAP secrets of one target (or of discovery). user/secret: what the
+// initiator must answer with; mutual_user/mutual_secret: what the target
+// answers an initiator's own challenge with (empty: mutual CHAP refused).
+struct ChapCredentials {
+  std::string_view user, secret;
+  std::string_view mutual_user, mutual_secret;
+};
+
 // The server's answers to the login and discovery code. Called on the
 // connection's thread during login/Text only.
 class TargetDirectory {
@@ -48,6 +56,9 @@ class TargetDirectory {
   // session's TSIH (non-zero), or 0 when out of resources. Session
   // reinstatement (same initiator name + ISID) is the directory's business.
   virtual uint16_t create_session(const SessionParams& p) = 0;
+  // CHAP credentials for a login to `target` ("" for a discovery session):
+  // true fills `out` and makes CHAP mandatory; false: no CHAP (None).
+  virtual bool chap(std::string_view /*target*/, ChapCredentials& /*out*/) const { return false; }
 };
 
 // An authentication method for the security stage (e.g. CHAP).
@@ -55,8 +66,10 @@ class Authenticator {
  public:
   virtual ~Authenticator() = default;
   virtual std::string_view method() const = 0;  // its AuthMethod value, e.g. "CHAP"
-  // Must this initiator authenticate to this target? (false: None is accepted)
-  virtual bool required(std::string_view target, std::string_view initiator) const = 0;
+  // Must this initiator authenticate to this target (target "" for
+  // discovery)? false: None is accepted. Called once per login, after the
+  // leading keys; the authenticator may keep what it looked up for step().
+  virtual bool required(std::string_view target, std::string_view initiator) = 0;
   enum class Step : uint8_t { more, done, failed };
   // One security-stage exchange once the method is chosen: the request's
   // pairs in (AuthMethod and leading keys included; ignore what is not
