@@ -49,6 +49,7 @@ class HostDirectory final : public TargetDirectory {
   std::string_view alias(std::string_view t) const override { return host_->target_alias(t); }
   size_t count() const override { return host_->target_count(); }
   TargetEntry entry(size_t i) const override { return host_->target_entry(i); }
+  bool chap(std::string_view t, ChapCredentials& out) const override { return host_->target_chap(t, out); }
   uint16_t create_session(const SessionParams& p) override;
 
  private:

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <string>
 
+#include "iscsi/chap.hpp"
 #include "iscsi/conn.hpp"
 #include "scsi/target.hpp"
 
@@ -33,9 +34,14 @@ TargetLimits negotiation_limits(const Limits& l) {
 }  // namespace
 
 // Lives from the first Login Request to full feature phase (or close).
+// CHAP is always on offer; the directory's chap() decides per target
+// whether it is required (and an initiator offering it where no secret is
+// configured fails).
 struct ConnLogin {
-  ConnLogin(const Limits& l, TargetDirectory& dir) : limits(negotiation_limits(l)), login(limits, dir) {}
+  ConnLogin(const Limits& l, TargetDirectory& dir)
+      : limits(negotiation_limits(l)), chap(dir), login(limits, dir, &chap) {}
   TargetLimits limits;
+  ChapAuthenticator chap;
   Login login;
 };
 

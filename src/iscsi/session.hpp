@@ -71,6 +71,8 @@ class Host {
   virtual std::string_view target_alias(std::string_view name) = 0;
   virtual size_t target_count() = 0;
   virtual TargetEntry target_entry(size_t i) = 0;
+  // CHAP credentials of a target ("" = discovery); false: none configured.
+  virtual bool target_chap(std::string_view /*name*/, ChapCredentials& /*out*/) { return false; }
   // nullptr if no such target or the initiator is not allowed.
   virtual scsi::Target* find_target(std::string_view name, std::string_view initiator) = 0;
   // The budget of the LUN a command addresses (wire LUN), for the session's

@@ -117,6 +117,36 @@ std::string check_limits(const IscsiLimits& i) {
   return "";
 }
 
+// RFC 7143 §9.2.1: a CHAP secret of fewer than 96 random bits needs IPsec
+// underneath, which sgvd does not provide.
+constexpr size_t kMinChapSecret = 12;
+constexpr size_t kMaxChapText = 255;  // user names and secrets
+
+std::string check_chap(const ChapSpec& c) {
+  auto pair = [](const std::string& user, const std::string& secret, const char* ukey,
+                 const char* skey) -> std::string {
+    if (user.empty() && secret.empty()) return "";
+    if (user.empty()) return std::string(ukey) + ": " + skey + " needs a " + ukey;
+    if (secret.empty()) return std::string(skey) + ": " + ukey + " needs a " + skey;
+    if (user.size() > kMaxChapText) return std::string(ukey) + ": at most 255 bytes";
+    if (secret.size() > kMaxChapText) return std::string(skey) + ": at most 255 bytes";
+    // The secret itself never goes into a message.
+    if (secret.size() < kMinChapSecret)
+      return std::string(skey) + ": at least 12 bytes (RFC 7143 §9.2.1: shorter CHAP secrets need IPsec), got " +
+             std::to_string(secret.size());
+    return "";
+  };
+  std::string e = pair(c.user, c.secret, "chap_user", "chap_secret");
+  if (e.empty()) e = pair(c.mutual_user, c.mutual_secret, "mutual_user", "mutual_secret");
+  if (!e.empty()) return e;
+  if (!c.mutual_user.empty() && c.user.empty())
+    return "mutual_user: mutual CHAP needs chap_user and chap_secret too";
+  // §9.2.1: a secret authenticates one direction only.
+  if (!c.mutual_secret.empty() && c.mutual_secret == c.secret)
+    return "mutual_secret: must differ from chap_secret (RFC 7143 §9.2.1)";
+  return "";
+}
+
 std::string check_target_name(const std::string& name) {
   if (name.empty()) return "name: a target needs a name";
   if (!valid_iscsi_name(name))
@@ -198,6 +228,11 @@ class Loader {
   bool load_iscsi(const toml::value& v, IscsiLimits& i);
   bool load_target(const toml::value& v, TargetSpec& t);
   bool load_lun(const toml::value& v, LunSpec& l);
+  // chap_user/chap_secret/mutual_user/mutual_secret of a table; false:
+  // `k` is not one of them (ok says whether its value was good).
+  bool chap_key(const std::string& k, const toml::value& f, const std::string& prefix, ChapSpec& c,
+                bool& ok);
+  bool check_chap_table(const toml::value& v, const std::string& prefix, const ChapSpec& c);
 
   std::string name_;
   std::string& err_;
@@ -206,7 +241,7 @@ class Loader {
 bool Loader::load(const toml::value& root, Config& c) {
   if (!only_keys(root, "",
                  {"reactors", "mem_limit", "lun_mem_limit", "session_mem_limit", "admin_socket",
-                  "log_level", "portal", "iscsi", "target"}))
+                  "log_level", "portal", "iscsi", "discovery", "target"}))
     return false;
   for (const auto& [k, v] : root.as_table()) {
     if (k == "reactors") {
@@ -230,6 +265,17 @@ bool Loader::load(const toml::value& root, Config& c) {
     } else if (k == "iscsi") {
       if (!v.is_table()) return fail(v, k, "expected a table [iscsi]");
       if (!load_iscsi(v, c.iscsi)) return false;
+    } else if (k == "discovery") {
+      if (!v.is_table()) return fail(v, k, "expected a table [discovery]");
+      if (!only_keys(v, k, {"chap_user", "chap_secret", "mutual_user", "mutual_secret"})) return false;
+      ChapSpec d;
+      for (const auto& [dk, dv] : v.as_table()) {
+        bool ok = true;
+        chap_key(dk, dv, "discovery.", d, ok);
+        if (!ok) return false;
+      }
+      if (!check_chap_table(v, "discovery.", d)) return false;
+      c.discovery_chap = std::move(d);
     } else if (k == "target") {
       if (!v.is_array()) return fail(v, k, "expected [[target]] tables");
       c.targets.clear();
@@ -322,8 +368,39 @@ bool Loader::load_iscsi(const toml::value& v, IscsiLimits& i) {
   return true;
 }
 
+bool Loader::chap_key(const std::string& k, const toml::value& f, const std::string& prefix, ChapSpec& c,
+                      bool& ok) {
+  std::string* dst = k == "chap_user"       ? &c.user
+                     : k == "chap_secret"   ? &c.secret
+                     : k == "mutual_user"   ? &c.mutual_user
+                     : k == "mutual_secret" ? &c.mutual_secret
+                                            : nullptr;
+  if (!dst) return false;
+  ok = get_string(f, prefix + k, *dst);
+  return true;
+}
+
+bool Loader::check_chap_table(const toml::value& v, const std::string& prefix, const ChapSpec& c) {
+  std::string e = check_chap(c);
+  if (e.empty()) return true;
+  // The line of the key the message names or, when that one is missing
+  // ("chap_secret: chap_user needs a chap_secret"), of its partner.
+  std::string key = e.substr(0, e.find(':'));
+  const auto& t = v.as_table();
+  auto it = t.find(key);
+  if (it == t.end()) {
+    std::string partner = key.ends_with("_user") ? key.substr(0, key.size() - 5) + "_secret"
+                                                 : key.substr(0, key.size() - 7) + "_user";
+    it = t.find(partner);
+  }
+  return fail_item(it != t.end() ? it->second : v, prefix, e);
+}
+
 bool Loader::load_target(const toml::value& v, TargetSpec& t) {
-  if (!only_keys(v, "target", {"name", "alias", "allowed_initiators", "lun"})) return false;
+  if (!only_keys(v, "target",
+                 {"name", "alias", "allowed_initiators", "chap_user", "chap_secret", "mutual_user",
+                  "mutual_secret", "lun"}))
+    return false;
   const auto& tab = v.as_table();
   if (tab.find("name") == tab.end()) return fail(v, "target", "a [[target]] needs a name");
   for (const auto& [k, f] : tab) {
@@ -341,8 +418,12 @@ bool Loader::load_target(const toml::value& v, TargetSpec& t) {
                                                           toml::format(n));
         t.allowed_initiators.push_back(n.as_string().str);
       }
+    } else {
+      bool ok = true;
+      if (chap_key(k, f, "target.", t.chap, ok) && !ok) return false;
     }
   }
+  if (!check_chap_table(v, "target.", t.chap)) return false;
   auto it = tab.find("lun");
   if (it == tab.end() || !it->second.is_array() || it->second.as_array().empty())
     return fail(it == tab.end() ? v : it->second, "target",
@@ -564,12 +645,16 @@ int validate_config(const Config& c, std::string& err) {
     return bad("lun_mem_limit: larger than mem_limit");
   std::string e = check_limits(c.iscsi);
   if (!e.empty()) return bad("iscsi." + e);
+  e = check_chap(c.discovery_chap);
+  if (!e.empty()) return bad("discovery." + e);
   std::set<std::string> names;
   for (const auto& t : c.targets) {
     e = check_target_name(t.name);
     if (!e.empty()) return bad("target." + e);
     if (!names.insert(lower(t.name)).second) return bad("target.name: duplicate target \"" + t.name + "\"");
     if (t.luns.empty()) return bad("target \"" + t.name + "\" has no LUN");
+    e = check_chap(t.chap);
+    if (!e.empty()) return bad("target \"" + t.name + "\": " + e);
     std::set<uint64_t> ids;
     for (const auto& l : t.luns) {
       std::string where = "target \"" + t.name + "\" LUN " + std::to_string(l.id) + ": ";
@@ -658,6 +743,18 @@ std::string config_to_toml(const Config& c) {
     << "max_xfer_bytes = " << i.max_xfer_bytes << "\n"
     << "nop_interval = " << i.nop_interval_s << "\n"
     << "nop_timeout = " << i.nop_timeout_s << "\n";
+  // CHAP secrets are never rendered (sgvctl shows this text): the user
+  // names are, with a note that the secret was left out, so the text reads
+  // back only after the secrets are filled in again.
+  auto chap = [&o, &q](const ChapSpec& ch) {
+    if (!ch.enabled()) return;
+    o << "chap_user = " << q(ch.user) << "\n# chap_secret = (hidden)\n";
+    if (!ch.mutual_user.empty()) o << "mutual_user = " << q(ch.mutual_user) << "\n# mutual_secret = (hidden)\n";
+  };
+  if (c.discovery_chap.enabled()) {
+    o << "\n[discovery]\n";
+    chap(c.discovery_chap);
+  }
   for (const auto& t : c.targets) {
     o << "\n[[target]]\nname = " << q(t.name) << "\n";
     if (!t.alias.empty()) o << "alias = " << q(t.alias) << "\n";
@@ -667,6 +764,7 @@ std::string config_to_toml(const Config& c) {
         o << (k ? ", " : "") << q(t.allowed_initiators[k]);
       o << "]\n";
     }
+    chap(t.chap);
     for (const auto& l : t.luns) {
       o << "\n[[target.lun]]\nid = " << l.id << "\nkind = " << q(kind_name(l.kind)) << "\n";
       if (l.kind == LunSpec::Kind::file) o << "path = " << q(l.path) << "\n";

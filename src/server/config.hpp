@@ -27,11 +27,22 @@ struct LunSpec {
   std::string serial;               // empty: derived
 };
 
+// CHAP secrets (RFC 7143 §12.1.3). user/secret: the initiator must prove
+// it knows them (one-way CHAP; set = CHAP required). mutual_user /
+// mutual_secret: the target's own name and secret when the initiator asks
+// it to authenticate too (mutual CHAP; unset = such logins fail).
+struct ChapSpec {
+  std::string user, secret;
+  std::string mutual_user, mutual_secret;
+  bool enabled() const { return !user.empty(); }
+};
+
 struct TargetSpec {
   std::string name;                         // iqn.
   std::string alias;
   std::vector<LunSpec> luns;
   std::vector<std::string> allowed_initiators;  // empty: all
+  ChapSpec chap;                            // empty: no authentication
 };
 
 struct IscsiLimits {
@@ -57,6 +68,7 @@ struct Config {
   uint64_t lun_mem_limit = 0;       // default per-LUN budget; 0: 2/5 of mem_limit
   uint64_t session_mem_limit = 0;   // per-session budget; 0: max_xfer_bytes * queue_depth / 4
   IscsiLimits iscsi;
+  ChapSpec discovery_chap;          // CHAP for discovery sessions; empty: none
   std::string admin_socket;         // unix socket for sgvctl; empty: none
   std::string log_level = "info";   // error, warn, info, debug
 };

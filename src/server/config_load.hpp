@@ -39,7 +39,8 @@ int load_config_text(std::string_view text, const std::string& name, Config& out
 // apply_defaults().
 int validate_config(const Config& c, std::string& err);
 
-// Renders `c` as TOML that load_config_text() reads back to the same Config.
+// Renders `c` as TOML that load_config_text() reads back to the same Config,
+// except CHAP secrets, which are never rendered (left as comments).
 std::string config_to_toml(const Config& c);
 
 // sgvd's command line. `text` receives what to print: usage for --help, the

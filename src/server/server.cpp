@@ -148,6 +148,17 @@ struct Server::Impl::RHost : iscsi::Host {
   }
   size_t target_count() override { return s->targets.size(); }
   iscsi::TargetEntry target_entry(size_t i) override { return {s->targets[i].spec.name, s->portals}; }
+  bool target_chap(std::string_view name, iscsi::ChapCredentials& out) override {
+    const ChapSpec* c = &s->cfg.discovery_chap;
+    if (!name.empty()) {
+      const TargetEntry* t = s->target(name);
+      if (!t) return false;
+      c = &t->spec.chap;
+    }
+    if (!c->enabled()) return false;
+    out = {c->user, c->secret, c->mutual_user, c->mutual_secret};
+    return true;
+  }
   Pool* pool() override { return s->pool.get(); }
   const iscsi::Limits& limits() override { return s->lim; }
   uint16_t session_up(const void* conn, std::string_view initiator, uint64_t isid, std::string_view target) override {

@@ -235,6 +235,68 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{T1 "size = \"1G\"\n[[target]]\nname = \"iqn.2026-11.io.sgv:a\"\n[[target.lun]]\n",
                   "config.toml:6: target.name: duplicate target \"iqn.2026-11.io.sgv:a\""}));
 
+#define TC "[[target]]\nname = \"iqn.2026-11.io.sgv:a\"\n"  // line 1-2, then CHAP keys
+
+// CHAP: pairs complete, secrets 12+ bytes (RFC 7143 §9.2.1) and different
+// per direction; the message names the line and never quotes a secret.
+INSTANTIATE_TEST_SUITE_P(
+    Chap, ConfigTomlError,
+    ::testing::Values(
+        ErrorCase{TC "chap_user = \"u\"\nchap_secret = \"short-sec\"\n[[target.lun]]\n",
+                  "config.toml:4: target.chap_secret: at least 12 bytes (RFC 7143 §9.2.1: shorter CHAP secrets need IPsec), got 9"},
+        ErrorCase{TC "chap_user = \"u\"\n[[target.lun]]\n", "config.toml:3: target.chap_secret: chap_user needs a chap_secret"},
+        ErrorCase{TC "chap_secret = \"0123456789abc\"\n[[target.lun]]\n", "config.toml:3: target.chap_user: chap_secret needs a chap_user"},
+        ErrorCase{TC "chap_user = 5\n[[target.lun]]\n", "config.toml:3: target.chap_user: expected a string"},
+        ErrorCase{TC "mutual_user = \"t\"\nmutual_secret = \"0123456789abc\"\n[[target.lun]]\n",
+                  "config.toml:3: target.mutual_user: mutual CHAP needs chap_user and chap_secret too"},
+        ErrorCase{TC "chap_user = \"u\"\nchap_secret = \"0123456789abc\"\nmutual_user = \"t\"\nmutual_secret = \"0123456789abc\"\n[[target.lun]]\n",
+                  "config.toml:6: target.mutual_secret: must differ from chap_secret"},
+        ErrorCase{TC "chap_user = \"u\"\nchap_secret = \"0123456789abc\"\nmutual_user = \"t\"\nmutual_secret = \"tiny\"\n[[target.lun]]\n",
+                  "config.toml:6: target.mutual_secret: at least 12 bytes"},
+        ErrorCase{"[discovery]\nchap_user = \"d\"\nchap_secret = \"abc\"\n", "config.toml:3: discovery.chap_secret: at least 12 bytes"},
+        ErrorCase{"[discovery]\nchap_usr = \"d\"\n", "config.toml:2: discovery.chap_usr: unknown key"},
+        ErrorCase{"discovery = 1\n", "config.toml:1: discovery: expected a table [discovery]"}));
+
+TEST(ConfigToml, ChapLoads) {
+  Config c;
+  ASSERT_EQ(load("[discovery]\nchap_user = \"d\"\nchap_secret = \"discovery-secret\"\n" TC
+                 "chap_user = \"u\"\nchap_secret = \"initiator-secret\"\nmutual_user = \"t\"\n"
+                 "mutual_secret = \"target-secret-x\"\n[[target.lun]]\n",
+                 &c),
+            "");
+  EXPECT_EQ(c.discovery_chap.user, "d");
+  EXPECT_EQ(c.discovery_chap.secret, "discovery-secret");
+  EXPECT_TRUE(c.discovery_chap.mutual_user.empty());
+  ASSERT_EQ(c.targets.size(), 1u);
+  EXPECT_EQ(c.targets[0].chap.user, "u");
+  EXPECT_EQ(c.targets[0].chap.secret, "initiator-secret");
+  EXPECT_EQ(c.targets[0].chap.mutual_user, "t");
+  EXPECT_EQ(c.targets[0].chap.mutual_secret, "target-secret-x");
+  apply_defaults(c);
+  std::string err;
+  EXPECT_EQ(validate_config(c, err), 0) << err;
+  // Rendering (what sgvctl shows) keeps the names, never the secrets.
+  std::string text = config_to_toml(c);
+  EXPECT_NE(text.find("chap_user = \"u\""), std::string::npos) << text;
+  EXPECT_NE(text.find("mutual_user = \"t\""), std::string::npos) << text;
+  EXPECT_EQ(text.find("secret-"), std::string::npos) << text;
+  EXPECT_EQ(text.find("discovery-secret"), std::string::npos) << text;
+}
+
+TEST(ConfigValidate, ChapChecked) {
+  Config c;
+  apply_defaults(c);
+  std::string err;
+  c.targets[0].chap = {"u", "too-short", "", ""};
+  EXPECT_NE(validate_config(c, err), 0);
+  EXPECT_EQ(err.rfind("target \"iqn.2026-11.io.sgv:default\": chap_secret: at least 12 bytes", 0), 0u) << err;
+  EXPECT_EQ(err.find("too-short"), std::string::npos) << err;
+  c.targets[0].chap = {};
+  c.discovery_chap = {"", "", "t", "0123456789abc"};
+  EXPECT_NE(validate_config(c, err), 0);
+  EXPECT_EQ(err.rfind("discovery.mutual_user: mutual CHAP needs", 0), 0u) << err;
+}
+
 TEST(ConfigToml, FailureLeavesConfigAlone) {
   Config c;
   c.reactors = 7;
