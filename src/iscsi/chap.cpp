@@ -126,16 +126,6 @@ bool fill_random(std::span<uint8_t> out) {
   return true;
 }
 
-// Whether `item` appears in a comma-separated list value.
-bool in_list(std::string_view list, std::string_view item) {
-  while (true) {
-    size_t comma = list.find(',');
-    if (list.substr(0, comma) == item) return true;
-    if (comma == std::string_view::npos) return false;
-    list.remove_prefix(comma + 1);
-  }
-}
-
 }  // namespace
 
 bool decode_binary(std::string_view v, std::span<uint8_t> out, size_t& len) {
@@ -178,7 +168,7 @@ Authenticator::Step ChapAuthenticator::send_challenge(const TextPairs& in, TextW
   // MD5 (5) the only one we have, a list without it leaves nothing to
   // negotiate: the login ends as an authentication failure (not
   // CHAP_A=Reject and a wait for an initiator that cannot go on).
-  if (!in_list(a->value, "5")) return Step::failed;
+  if (!list_has(a->value, "5")) return Step::failed;
   uint8_t id = 0;
   if (!fill_random({&id, 1}) || !fill_random(challenge_)) return Step::failed;
   id_ = id;

@@ -10,18 +10,6 @@ bool is_leading_key(std::string_view k) {
   return k == "InitiatorName" || k == "InitiatorAlias" || k == "TargetName" || k == "SessionType";
 }
 
-// Whether `item` appears in a comma-separated list value.
-bool list_has(std::string_view list, std::string_view item) {
-  size_t pos = 0;
-  while (pos <= list.size()) {
-    size_t comma = list.find(',', pos);
-    if (comma == std::string_view::npos) comma = list.size();
-    if (list.substr(pos, comma - pos) == item) return true;
-    pos = comma + 1;
-  }
-  return false;
-}
-
 }  // namespace
 
 Login::Login(const TargetLimits& limits, TargetDirectory& dir, Authenticator* auth, size_t text_limit)

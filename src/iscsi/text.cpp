@@ -42,6 +42,15 @@ const char* to_string(TextStatus s) {
   return "?";
 }
 
+bool list_has(std::string_view list, std::string_view item) {
+  while (true) {
+    size_t comma = list.find(',');
+    if (list.substr(0, comma) == item) return true;
+    if (comma == std::string_view::npos) return false;
+    list.remove_prefix(comma + 1);
+  }
+}
+
 size_t value_limit(std::string_view key) {
   // Binary CHAP values are hex/base64 encodings of up to 1024 bytes.
   if (key == "CHAP_C" || key == "CHAP_R" || key == "CHAP_N") return kMaxLongValueLen;

@@ -51,6 +51,9 @@ struct TextPairs {
 // The longest value the key may carry.
 size_t value_limit(std::string_view key);
 
+// Whether `item` is one of the values of a list-valued key ("CHAP,None").
+bool list_has(std::string_view list, std::string_view item);
+
 // Parses a complete text (all continuation PDUs joined). Empty strings
 // between NULs (padding some initiators send) are skipped; a last pair
 // without its NUL is accepted. On error `out` holds the pairs before it.

@@ -106,4 +106,13 @@ TEST(Text, Chunking) {
   EXPECT_FALSE(c.more);
 }
 
+TEST(Text, ListHas) {
+  EXPECT_TRUE(list_has("CHAP,None", "None"));
+  EXPECT_TRUE(list_has("CHAP,None", "CHAP"));
+  EXPECT_TRUE(list_has("5", "5"));
+  EXPECT_FALSE(list_has("15,6", "5"));  // whole values only
+  EXPECT_FALSE(list_has("", "5"));
+  EXPECT_TRUE(list_has("7,,5", "5"));
+}
+
 }  // namespace
