@@ -143,7 +143,7 @@ Md5::Digest chap_response(uint8_t id, std::string_view secret, std::span<const u
   return m.finish();
 }
 
-bool ChapAuthenticator::required(std::string_view target, std::string_view /*initiator*/) {
+bool ChapAuthenticator::required(std::string_view target, std::string_view /*initiator*/) const {
   have_cred_ = dir_.chap(target, cred_);
   return have_cred_;
 }

@@ -32,7 +32,7 @@ class ChapAuthenticator final : public Authenticator {
   explicit ChapAuthenticator(const TargetDirectory& dir) : dir_(dir) {}
 
   std::string_view method() const override { return "CHAP"; }
-  bool required(std::string_view target, std::string_view initiator) override;
+  bool required(std::string_view target, std::string_view initiator) const override;
   Step step(const TextPairs& in, TextWriter& out) override;
 
   static constexpr size_t kChallengeLen = 16;   // bytes we send (RFC 1994: >= 16 recommended)
@@ -43,8 +43,11 @@ class ChapAuthenticator final : public Authenticator {
   Step check_response(const TextPairs& in, TextWriter& out);
 
   const TargetDirectory& dir_;
-  ChapCredentials cred_;
-  bool have_cred_ = false;
+  // What required() looked up, for step(): required() is a const query in
+  // the Authenticator interface, but it is also the one place the login
+  // names the target, so the lookup is kept here.
+  mutable ChapCredentials cred_;
+  mutable bool have_cred_ = false;
   enum class St : uint8_t { want_a, want_r, done, failed } st_ = St::want_a;
   uint8_t id_ = 0;
   std::array<uint8_t, kChallengeLen> challenge_{};

@@ -69,7 +69,7 @@ class Authenticator {
   // Must this initiator authenticate to this target (target "" for
   // discovery)? false: None is accepted. Called once per login, after the
   // leading keys; the authenticator may keep what it looked up for step().
-  virtual bool required(std::string_view target, std::string_view initiator) = 0;
+  virtual bool required(std::string_view target, std::string_view initiator) const = 0;
   enum class Step : uint8_t { more, done, failed };
   // One security-stage exchange once the method is chosen: the request's
   // pairs in (AuthMethod and leading keys included; ignore what is not

@@ -345,7 +345,7 @@ TEST_F(Fixture, TargetOffersHoldBackTransitOnce) {
 struct FakeAuth : Authenticator {
   bool need = true;
   std::string_view method() const override { return "CHAP"; }
-  bool required(std::string_view, std::string_view) override { return need; }
+  bool required(std::string_view, std::string_view) const override { return need; }
   Step step(const TextPairs& in, TextWriter& out) override {
     if (in.find("CHAP_A")) {
       out.add("CHAP_A", "5");
