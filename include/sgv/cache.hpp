@@ -208,17 +208,20 @@ class Vec {
 };
 
 // One thread's cache for one pool: a bounded array stack per order.
-// Invariant: 0 <= n <= cap; stack[0..n) are whole (untrimmed, poisoned)
-// cached vectors of that order. Only the owner thread touches the stacks;
-// other threads read n and the counters (relaxed) for statistics, and raise
-// bits of gate.
+// Invariant: 0 <= n <= the pool's cap for the order; stack[0..n) are whole
+// (untrimmed, poisoned) cached vectors of that order. Only the owner thread
+// touches the stacks; other threads read n and the counters (relaxed) for
+// statistics, and raise bits of gate (raise_gate, which also zeroes lim).
 struct ThreadCache {
-  // gate bits. Both hit paths test the whole byte once; any bit sends the
-  // owner's next operation out of line (settle_gate in cache.cpp).
+  // gate bits. Any bit sends the owner's next operation out of line
+  // (settle_gate in cache.cpp). The hit paths do not read gate: whoever
+  // raises a bit then zeroes every order's lim, which both hit paths
+  // compare with anyway, and the owner restores the limits only when it
+  // then sees gate clear (raise_gate / settle_gate, all seq_cst).
   static constexpr uint8_t kGateFlush = 1;    // flush the stacks to the shared pool
   static constexpr uint8_t kGateWaiters = 2;  // the pool has (or had) waiters: offer on release
   Pool* pool = nullptr;
-  // kGateFlush: set (release) by maintain()/shrink()/pressure on any thread;
+  // kGateFlush: set (raise_gate) by maintain()/shrink()/pressure on any thread;
   // the owner clears it (acquire) and flushes everything to the shared pool,
   // where purge and shrink can reach it. kGateWaiters: set by alloc_wait
   // after counting its waiter, cleared by the owner only when it then sees
@@ -226,7 +229,10 @@ struct ThreadCache {
   std::atomic<uint8_t> gate{0};
   struct Order {  // 32 bytes: the hit path indexes it with a shift
     Vec** stack = nullptr;
-    uint32_t cap = 0;
+    // The pool's capacity for this order, or 0 while gate is (or may be)
+    // raised. Alloc hits when n - 1 < lim, release when n < lim: one
+    // compare each covers empty/full stack and gate.
+    std::atomic<uint32_t> lim{0};
     std::atomic<uint32_t> n{0};
     // Vectors moved into the stack by refills minus those moved out by
     // drains (modulo 2^64), counted on the slow paths only. Every other
@@ -425,7 +431,8 @@ class Pool {
   bool has_tls_ = false;     // false: more than kTlsSlots pools, no thread caches
   // waiters_: queued waiter count; its seq_cst inc in alloc_wait pairs with
   // the fence + seq_cst load of a charged release (Dekker: one of them sees
-  // the other). The inline release sees waiters through ThreadCache::gate.
+  // the other). The inline release sees waiters through the zeroed limits
+  // of ThreadCache::Order (alloc_wait raises every cache's gate).
   std::atomic<uint32_t> waiters_{0};
   // epoch_: bumped by maintain(); read relaxed on release to stamp vectors.
   std::atomic<uint64_t> epoch_{0};
@@ -448,7 +455,8 @@ class Pool {
       ThreadCache* tc = s.tc[tls_idx_];
       ThreadCache::Order& o = *detail::one_base(&tc->ord[k]);
       uint32_t n = o.n.load(std::memory_order_relaxed);
-      if (__builtin_expect(n != 0 && tc->gate.load(std::memory_order_relaxed) == 0, 1)) {
+      // n == 0 wraps to the largest value: fails like a raised gate (lim 0).
+      if (__builtin_expect(n - 1 < o.lim.load(std::memory_order_relaxed), 1)) {
         Vec* v = o.stack[n - 1];
         o.n.store(n - 1, std::memory_order_relaxed);  // counts the hit (see Order::hits)
         trim(v, bytes);
@@ -473,8 +481,8 @@ class Pool {
     ThreadCache* tc = s.tc[p->tls_idx_];
     ThreadCache::Order& o = *detail::one_base(&tc->ord[order_]);
     uint32_t n = o.n.load(std::memory_order_relaxed);
-    // Waiters and flush requests both show in gate (see ThreadCache).
-    if (__builtin_expect(n < o.cap && tc->gate.load(std::memory_order_relaxed) == 0, 1)) {
+    // Waiters and flush requests both zero lim (see ThreadCache).
+    if (__builtin_expect(n < o.lim.load(std::memory_order_relaxed), 1)) {
       Pool::restore(this);
       stamp_ = p->epoch_.load(std::memory_order_relaxed);
       o.stack[n] = this;

@@ -153,7 +153,7 @@ void Pool::recycle_slow(Vec* v) {
                          1)) {
       ThreadCache::Order& o = tc->ord[v->order_];
       uint32_t n = o.n.load(std::memory_order_relaxed);
-      if (n < o.cap) {
+      if (n < impl_->cap[v->order_]) {
         v->stamp_ = epoch_.load(std::memory_order_relaxed);
         poison(v, v->segs_, v->full_nsegs_);
         o.stack[n] = v;
@@ -371,7 +371,7 @@ static uint32_t exchange_take(Pool::Impl& im, int k, ThreadCache::Order& o) {
   // acquire: pairs with the release CAS of whoever pushed each batch.
   Vec* b = x.head.exchange(nullptr, std::memory_order_acquire);
   uint32_t n = 0;
-  while (b && n + b->xcount_ <= o.cap) {
+  while (b && n + b->xcount_ <= im.cap[k]) {
     Vec* next_batch = b->prev_;
     for (Vec* v = b; v;) {
       Vec* nx = v->next_;
@@ -400,7 +400,7 @@ static uint32_t exchange_take(Pool::Impl& im, int k, ThreadCache::Order& o) {
 static Vec* take_cached(Pool& p, ThreadCache* tc, int k) {
   Pool::Impl& im = CacheEngine::impl(p);
   if (tc) {
-    if (tc->gate.load(std::memory_order_relaxed)) CacheEngine::settle_gate(p, tc);
+    if (CacheEngine::gate_pending(tc, k)) CacheEngine::settle_gate(p, tc);
     ThreadCache::Order& o = tc->ord[k];
     uint32_t n = o.n.load(std::memory_order_relaxed);
     if (n == 0) n = exchange_take(im, k, o);
@@ -579,6 +579,19 @@ void CacheEngine::settle_gate(Pool& p, ThreadCache* tc) {
     if (p.waiters_.load(std::memory_order_seq_cst) != 0)
       tc->gate.fetch_or(ThreadCache::kGateWaiters, std::memory_order_seq_cst);
   }
+  // Reopen, then look again: raise_gate sets its bit before it zeroes the
+  // limits (all seq_cst), so either this load sees the bit (close again;
+  // the next operation settles it) or that zeroing comes after these stores.
+  Pool::Impl& im = *p.impl_;
+  for (unsigned k = 0; k <= p.max_order(); ++k) tc->ord[k].lim.store(im.cap[k], std::memory_order_seq_cst);
+  if (tc->gate.load(std::memory_order_seq_cst) != 0)
+    for (unsigned k = 0; k <= p.max_order(); ++k) tc->ord[k].lim.store(0, std::memory_order_seq_cst);
+}
+
+void CacheEngine::raise_gate(Pool& p, ThreadCache* tc, uint8_t bit) {
+  // seq_cst: also the release that flush_tc's acquire pairs with.
+  tc->gate.fetch_or(bit, std::memory_order_seq_cst);
+  for (unsigned k = 0; k <= p.max_order(); ++k) tc->ord[k].lim.store(0, std::memory_order_seq_cst);
 }
 
 void CacheEngine::drain_exchange(Pool& p) {
@@ -636,10 +649,10 @@ void CacheEngine::recycle_slow(Pool& p, Vec* v, ThreadCache* tc) {
         im.dead_in[k]++;
         break;
       }
-      if (tc->gate.load(std::memory_order_relaxed)) settle_gate(p, tc);
+      if (gate_pending(tc, k)) settle_gate(p, tc);
       ThreadCache::Order& o = tc->ord[k];
       uint32_t n = o.n.load(std::memory_order_relaxed);
-      if (n == o.cap) {
+      if (n == im.cap[k]) {
         // Full: the oldest batch (bottom of the stack) moves to the exchange,
         // where an allocating thread takes it without a lock.
         uint32_t b = im.batch[k];
@@ -742,7 +755,7 @@ int Pool::alloc_wait(size_t bytes, unsigned flags, Budget* charge, Waiter* w, Ve
     // what it frees to the waiters (settle_gate drops the bit once none is
     // left). After the count: see settle_gate and attach_tc.
     std::lock_guard<std::mutex> lk(impl_->mu);
-    for (ThreadCache* tc : impl_->tcs) tc->gate.fetch_or(ThreadCache::kGateWaiters, std::memory_order_seq_cst);
+    for (ThreadCache* tc : impl_->tcs) CacheEngine::raise_gate(*this, tc, ThreadCache::kGateWaiters);
   }
   impl_->waits.fetch_add(1, std::memory_order_relaxed);
   if (int k = order_for(bytes); k >= 0) impl_->order_waits[k].fetch_add(1, std::memory_order_relaxed);
@@ -780,7 +793,7 @@ ThreadCache* Pool::attach_tc() {
   auto* tc = new ThreadCache();
   tc->pool = this;
   for (unsigned k = 0; k <= max_order(); ++k) {
-    tc->ord[k].cap = impl_->cap[k];
+    tc->ord[k].lim.store(impl_->cap[k], std::memory_order_relaxed);  // published by the lock below
     tc->ord[k].stack = new Vec*[impl_->cap[k]];
   }
   {
@@ -788,7 +801,7 @@ ThreadCache* Pool::attach_tc() {
     impl_->tcs.push_back(tc);
     // A waiter counted before this lock either marked the list above before
     // we joined it (and is seen here) or marks this cache after us.
-    if (waiters_.load(std::memory_order_seq_cst) != 0) tc->gate.fetch_or(ThreadCache::kGateWaiters, std::memory_order_relaxed);
+    if (waiters_.load(std::memory_order_seq_cst) != 0) CacheEngine::raise_gate(*this, tc, ThreadCache::kGateWaiters);
   }
   // The slot may name a destroyed pool that held this number (its cache is
   // gone with it): overwrite.
@@ -869,9 +882,9 @@ void CacheEngine::request_flushes(Pool& p, ThreadCache* own) {
   Pool::Impl& im = CacheEngine::impl(p);
   if (own) CacheEngine::flush_tc(p, own);
   std::lock_guard<std::mutex> lk(im.mu);
-  // release: pairs with the acquire exchange in flush_tc.
+  // raise_gate's seq_cst RMW: pairs with the acquire exchange in flush_tc.
   for (ThreadCache* tc : im.tcs)
-    if (tc != own) tc->gate.fetch_or(ThreadCache::kGateFlush, std::memory_order_release);
+    if (tc != own) CacheEngine::raise_gate(p, tc, ThreadCache::kGateFlush);
 }
 
 size_t Pool::shrink(size_t bytes) {
@@ -1022,7 +1035,7 @@ bool Pool::check_invariants() const {
     for (ThreadCache* tc : im.tcs) {
       const ThreadCache::Order& o = tc->ord[k];
       uint32_t n = o.n.load(std::memory_order_relaxed);
-      if (n > o.cap) return false;
+      if (n > im.cap[k]) return false;
       cached += n;
       out += o.hits() + tc->out_miss[k].get();
       in += o.in.get();

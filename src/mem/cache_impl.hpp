@@ -86,7 +86,14 @@ struct CacheEngine {
   static void flush_tc(Pool& p, ThreadCache* tc);
   // The owner's answer to a non-zero gate: flush if asked, drop the waiter
   // bit if no waiter is left.
+  // Then, if gate is clear, reopen the hit paths (restore every lim).
   static void settle_gate(Pool& p, ThreadCache* tc);
+  // Raise a gate bit of tc and close its hit paths (zero every lim).
+  static void raise_gate(Pool& p, ThreadCache* tc, uint8_t bit);
+  // The slow paths' test: is anything asking the owner to settle?
+  static bool gate_pending(ThreadCache* tc, int k) {
+    return tc->gate.load(std::memory_order_relaxed) != 0 || tc->ord[k].lim.load(std::memory_order_relaxed) == 0;
+  }
   // Move everything in the exchange to the shared lists (caller holds mu).
   static void drain_exchange(Pool& p);
   // Flush `own` (the caller's cache) now and ask every other thread's cache
