@@ -108,9 +108,21 @@ Cmd* Conn::take_slot(bool immediate) {
 
 void Conn::free_slot(Cmd* c) {
   assert(c->st != Cmd::St::free);
+  set_awaits_data(c, false);
   c->st = Cmd::St::free;
   --active_;
   tags_->put(c->slot);
+}
+
+// Keeps data_holders_ = the commands that hold a buffer and still need
+// Data-Out from this connection to get past it (see hdr_scsi_cmd).
+// Invariant: mem_blocked_ implies data_holders_ == 0 -- a command becomes a
+// holder only when its PDU has been read, which a blocked reader does not do.
+void Conn::set_awaits_data(Cmd* c, bool on) {
+  assert(!on || !mem_blocked_);
+  if (c->awaits_data == on) return;
+  c->awaits_data = on;
+  if (on) ++data_holders_; else --data_holders_;
 }
 
 // Gives back the buffer and slot once nothing refers to them any more.
@@ -395,14 +407,31 @@ bool Conn::hdr_scsi_cmd() {
     need = c->xfer;
   }
   if (need > 0) {
-    int rc = get_buffer(c, need);
+    // Waiting for memory stops this connection's reader, which is safe only
+    // while none of its commands holds a buffer and awaits Data-Out: that
+    // data would sit in the socket behind this header, the buffer would
+    // never come back and the pool would never grant us (a 33rd write
+    // behind 32 solicited ones hangs the session). So with such a holder
+    // the command does not wait: if the budgets refuse it at once it is
+    // answered TASK SET FULL (SAM: the initiator retries later; the
+    // budget's refusal counter records it), its immediate data dropped,
+    // its CmdSN consumed like any answered command's.
+    // No deadlock remains: a memory holder is either in the backend or
+    // sending (both finish without input), or awaits Data-Out on a
+    // connection whose reader runs -- a reader blocks only with no such
+    // holder, and while blocked it takes in no command that could become
+    // one. So every holder frees its buffer without any blocked reader's
+    // help, within a session and across sessions sharing LUN and global
+    // budgets, and every waiter is eventually granted (or refused).
+    bool may_block = data_holders_ == 0;
+    int rc = get_buffer(c, need, may_block);
     if (rc == -EINPROGRESS) {
       mem_blocked_ = true;  // reading resumes when the pool grants memory
       rx_drop_ = false;
       return true;
     }
     if (rc < 0) {
-      c->task.status = scsi::status::busy;
+      c->task.status = rc == -ENOMEM && !may_block ? scsi::status::task_set_full : scsi::status::busy;
       c->st = Cmd::St::send;
       enqueue(c);
       reader_.data_discard();
@@ -427,13 +456,14 @@ void waiter_cb(Waiter* w, Vec* v, int status) {
 }
 }  // namespace
 
-// 0: c->vec holds `bytes`; -EINPROGRESS: queued on the pool's waiter;
-// other negative errno: no memory at all.
-int Conn::get_buffer(Cmd* c, size_t bytes) {
+// 0: c->vec holds `bytes`; -EINPROGRESS: queued on the pool's waiter
+// (only if `wait` and a reactor delivers grants); other negative errno: no
+// memory now (-ENOMEM: a budget or the watermark refused).
+int Conn::get_buffer(Cmd* c, size_t bytes, bool wait) {
   Vec* v = nullptr;
   int rc;
   Budget* b = charge_budget(c->task.lun);
-  if (post_grant) {
+  if (post_grant && wait) {
     c->waiter.cb = &waiter_cb;
     c->waiter.ctx = c;
     rc = host_->pool()->alloc_wait(bytes, 0, b, &c->waiter, &v);
@@ -554,8 +584,12 @@ bool Conn::pdu_scsi_cmd() {
     if (c->unsol_got >= c->unsol_end && c->r2t_next >= c->xfer && !c->in_q) {
       bool live = false;
       for (const R2tEntry& e : c->r2t) live |= e.live;
-      if (!live) start_exec(c);
+      if (!live) {
+        start_exec(c);
+        return true;
+      }
     }
+    set_awaits_data(c, true);  // until start_exec, respond_check or abort
     return true;
   }
   if (c->task.dir == scsi::Dir::in) ctr_->add(ctr_->reads);
@@ -688,6 +722,7 @@ bool Conn::pdu_data_out() {
 }
 
 void Conn::start_exec(Cmd* c) {
+  set_awaits_data(c, false);
   c->st = Cmd::St::exec;
   c->in_backend = true;
   ++inflight_;
@@ -734,6 +769,7 @@ void Conn::respond_check(Cmd* c, uint8_t key, uint8_t asc, uint8_t ascq) {
   s[13] = ascq;
   c->task.sense_len = 18;
   c->task.status = scsi::status::check_condition;
+  set_awaits_data(c, false);
   c->in_len = 0;
   c->st = Cmd::St::send;
   enqueue(c);
@@ -1034,6 +1070,7 @@ bool Conn::tick(uint64_t now_ms) {
 void Conn::abort_cmd(Cmd* c) {
   if (c->st == Cmd::St::free || c->st == Cmd::St::aborted) return;
   c->st = Cmd::St::aborted;
+  set_awaits_data(c, false);  // its buffer goes once the send side lets go
   ctr_->add(ctr_->aborted);
   if (c->mem_wait && host_->pool()->cancel(&c->waiter)) {
     c->mem_wait = false;

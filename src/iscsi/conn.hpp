@@ -11,7 +11,10 @@
 // command in steady state. Buffers come from the
 // SGV pool charged to the session budget; when the budget refuses, the
 // connection stops reading the socket (TCP pushes back on the initiator)
-// and stops opening the CmdSN window until the pool's waiter grants memory.
+// and stops opening the CmdSN window until the pool's waiter grants memory
+// -- unless one of its commands holds a buffer while it waits for Data-Out,
+// which would then sit unread behind the blocked header: the new command
+// is answered TASK SET FULL instead (see hdr_scsi_cmd).
 //
 // Lifetime: after close() the socket is gone but the object lives until
 // idle() (no backend I/O in flight): tasks in the backend complete into a
@@ -95,6 +98,7 @@ struct Cmd {
   bool mem_wait = false;      // queued on the pool's waiter
   bool tmf_waiting = false;   // a TMF waits for this task to finish
   bool crc_error = false;     // a Data-Out failed its data digest: never executes
+  bool awaits_data = false;   // holds vec until Data-Out comes (counted in data_holders_)
   Cmd* next_q = nullptr;      // send queue link
   Waiter waiter;              // pool waiter (backpressure)
 };
@@ -167,7 +171,8 @@ class Conn {
   // --- command flow
   Cmd* take_slot(bool immediate);
   void free_slot(Cmd* c);
-  int get_buffer(Cmd* c, size_t bytes);
+  int get_buffer(Cmd* c, size_t bytes, bool wait);
+  void set_awaits_data(Cmd* c, bool on);
   Budget* charge_budget(uint64_t lun);
   void fit_task_segs(Cmd* c);
   void start_exec(Cmd* c);
@@ -200,6 +205,7 @@ class Conn {
   bool mem_blocked_ = false;   // a command waits for memory: socket reads paused
   unsigned inflight_ = 0;      // commands in the backend
   unsigned mem_waiters_ = 0;   // commands queued on the pool's waiter
+  unsigned data_holders_ = 0;  // commands holding a buffer while awaiting Data-Out
   // Session state (single connection per session): what login agreed.
   SessionParams sess_;
   HostDirectory dir_;

@@ -5,6 +5,8 @@
 // before login, truncated header) after which the server keeps serving.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -411,18 +413,83 @@ TEST_F(ConnTest, StatsDumpCountsCommands) {
 namespace sgv::testing {
 namespace {
 
+// A WRITE of `data` with no immediate data and F=1: the target must take its
+// whole buffer now and solicit the data with an R2T, so once the R2T is here
+// the buffer is held, deterministically, until hand_over() sends the data.
+struct HeldWrite {
+  uint32_t itt = 0, ttt = 0;
+  const std::vector<uint8_t>* data = nullptr;
+};
+
+void hold_write(Initiator& ini, uint64_t wire_lun, uint32_t lba, const std::vector<uint8_t>& data, HeldWrite* w) {
+  uint8_t cdb[16];
+  cdb_rw10(cdb, 0x2a, lba, uint16_t(data.size() / 512));
+  w->data = &data;
+  ASSERT_TRUE(ini.scsi(cdb, uint32_t(data.size()), false, true, &w->itt, nullptr, 0, true, false, wire_lun));
+  Pdu r2t;
+  ASSERT_TRUE(ini.recv(r2t));
+  ASSERT_EQ(r2t.op(), Op::r2t);
+  ASSERT_EQ(r2t.h.itt(), w->itt);
+  ASSERT_EQ(r2t.h.buffer_offset(), 0u);
+  ASSERT_EQ(r2t.h.desired_len(), uint32_t(data.size()));  // the whole buffer is held
+  w->ttt = r2t.h.ttt();
+}
+
+void hand_over(Initiator& ini, const HeldWrite& w) {
+  uint32_t len = uint32_t(w.data->size());
+  for (uint32_t off = 0, sn = 0; off < len; ++sn) {
+    uint32_t n = std::min(len - off, ini.target_mrdsl_);
+    ASSERT_TRUE(ini.data_out(w.itt, w.ttt, sn, off, w.data->data() + off, n, off + n == len));
+    off += n;
+  }
+}
+
+// The next n SCSI Responses, by ITT (their order is the target's business).
+std::map<uint32_t, int> responses(Initiator& ini, int n) {
+  std::map<uint32_t, int> st;
+  for (int i = 0; i < n; ++i) {
+    Pdu p;
+    if (!ini.recv(p)) {
+      ADD_FAILURE() << "no response " << i << " of " << n << " (the target stopped reading?)";
+      break;
+    }
+    if (p.op() != Op::scsi_rsp) {
+      ADD_FAILURE() << "unexpected opcode " << int(p.op());
+      break;
+    }
+    st[p.h.itt()] = p.h.status();
+  }
+  return st;
+}
+
+constexpr int kTaskSetFull = 0x28;
+
+// Logged in (unit attention taken) with a session budget of 64 KiB.
+class ConnBackpressure : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server::Config cfg = small_config();
+    cfg.session_mem_limit = 65536;
+    srv_ = std::make_unique<server::Server>(cfg);
+    ASSERT_EQ(srv_->start(), 0);
+    ini_ = std::make_unique<Initiator>(srv_->bound_portals().at(0).second);
+    ASSERT_TRUE(ini_->login());
+    uint8_t tur[16] = {};
+    ini_->run(tur, 0, false, false, nullptr, nullptr, nullptr, 0);
+  }
+  void TearDown() override {
+    ini_.reset();
+    if (srv_) srv_->stop();
+  }
+  std::unique_ptr<server::Server> srv_;
+  std::unique_ptr<Initiator> ini_;
+};
+
 // A session budget of one command's buffer: the second command cannot get
 // memory until the first one's vector is back. It must wait (the socket
 // stops being read, MaxCmdSN holds), not fail, and then complete.
-TEST(ConnBackpressure, CommandWaitsForMemoryInsteadOfFailing) {
-  server::Config cfg = small_config();
-  cfg.session_mem_limit = 65536;
-  server::Server srv(cfg);
-  ASSERT_EQ(srv.start(), 0);
-  Initiator ini(srv.bound_portals().at(0).second);
-  ASSERT_TRUE(ini.login());
-  uint8_t tur[16] = {};
-  ini.run(tur, 0, false, false, nullptr, nullptr, nullptr, 0);
+TEST_F(ConnBackpressure, CommandWaitsForMemoryInsteadOfFailing) {
+  Initiator& ini = *ini_;
   auto a = pattern(65536, 1), b = pattern(65536, 2);
   uint8_t cdb[16];
   uint32_t itt1, itt2, itt3;
@@ -445,9 +512,44 @@ TEST(ConnBackpressure, CommandWaitsForMemoryInsteadOfFailing) {
   cdb_rw10(cdb, 0x28, 128, 128);
   EXPECT_EQ(ini.run(cdb, 65536, true, false, nullptr, back.data(), nullptr, 0), 0);
   EXPECT_EQ(back, b);
-  std::string s = srv.stats_dump();
+  std::string s = srv_->stats_dump();
   EXPECT_EQ(s.find("mem_waits=0\n"), std::string::npos) << s.substr(0, 400);
-  srv.stop();
+}
+
+// The deadlock the reader block could make: a WRITE holds the whole session
+// budget and waits for its solicited Data-Out, and the next command needs
+// memory. If sgvd stopped reading to wait for it, the Data-Out behind that
+// header would never be read and the buffer never freed. The commands that
+// cannot wait are answered TASK SET FULL instead (their immediate data
+// dropped, their CmdSN consumed), the Data-Out is read, the held write
+// completes, and a retry then gets its memory.
+TEST_F(ConnBackpressure, NoReaderBlockWhileAWriteAwaitsItsDataOut) {
+  Initiator& ini = *ini_;
+  auto a = pattern(65536, 4), b = pattern(65536, 5);
+  HeldWrite w1;
+  ASSERT_NO_FATAL_FAILURE(hold_write(ini, 0, 0, a, &w1));
+  uint8_t cdb[16];
+  uint32_t itt2, itt3;
+  cdb_rw10(cdb, 0x2a, 128, 128);
+  ASSERT_TRUE(ini.scsi(cdb, 65536, false, true, &itt2, b.data(), 65536, true));  // immediate data
+  cdb_rw10(cdb, 0x2a, 256, 128);
+  uint32_t sn3 = ini.cmd_sn_;
+  ASSERT_TRUE(ini.scsi(cdb, 65536, false, true, &itt3, nullptr, 0, true));  // header only
+  ASSERT_NO_FATAL_FAILURE(hand_over(ini, w1));
+  auto st = responses(ini, 3);
+  EXPECT_EQ(st, (std::map<uint32_t, int>{{w1.itt, 0}, {itt2, kTaskSetFull}, {itt3, kTaskSetFull}}));
+  EXPECT_EQ(ini.exp_cmd_sn_seen_, sn3 + 1);  // the refused commands' CmdSNs are used up
+  // The memory came back: the retry runs, and the stream stayed in step
+  // past the dropped immediate data (the Data-Out landed where it should).
+  cdb_rw10(cdb, 0x2a, 128, 128);
+  EXPECT_EQ(ini.run(cdb, 65536, false, true, b.data(), nullptr, nullptr, 65536), 0);
+  std::vector<uint8_t> back(65536);
+  cdb_rw10(cdb, 0x28, 0, 128);
+  EXPECT_EQ(ini.run(cdb, 65536, true, false, nullptr, back.data(), nullptr, 0), 0);
+  EXPECT_EQ(back, a);
+  cdb_rw10(cdb, 0x28, 128, 128);
+  EXPECT_EQ(ini.run(cdb, 65536, true, false, nullptr, back.data(), nullptr, 0), 0);
+  EXPECT_EQ(back, b);
 }
 
 }  // namespace
@@ -621,15 +723,38 @@ std::unique_ptr<Initiator> logged_in(uint16_t port) {
   return ini;
 }
 
+// A 64 KiB write to LUN `held` takes its buffer and waits for its data (see
+// hold_write); a 64 KiB write to LUN `other`, with all its data, comes next.
+// If a limit both share is 64 KiB the second is refused at once -- TASK SET
+// FULL, since waiting would stop the reader with the held write's Data-Out
+// behind it -- and the held write then completes.
+void refused_behind_held_write(Initiator& ini, uint64_t held, uint64_t other) {
+  auto a = pattern(65536, 6);
+  HeldWrite w1;
+  ASSERT_NO_FATAL_FAILURE(hold_write(ini, wire_lun(held), 0, a, &w1));
+  uint8_t cdb[16];
+  uint32_t itt2;
+  cdb_rw10(cdb, 0x2a, 128, 128);
+  ASSERT_TRUE(ini.scsi(cdb, 65536, false, true, &itt2, a.data(), 65536, true, false, wire_lun(other)));
+  ASSERT_NO_FATAL_FAILURE(hand_over(ini, w1));
+  EXPECT_EQ(responses(ini, 2), (std::map<uint32_t, int>{{w1.itt, 0}, {itt2, kTaskSetFull}}));
+}
+
+// A write on LUN 1 holds LUN 1's whole limit (its buffer is taken, its data
+// solicited and not yet sent), so a second LUN 1 write is refused -- without
+// a race: the first buffer cannot come back before the refusal, because its
+// Data-Out is sent only after the second header.
 TEST(ConnBudgets, SecondLunsLimitHoldsForItsOwnCommands) {
   server::Server srv(two_lun_config(0, 65536, 0));
   ASSERT_EQ(srv.start(), 0);
   auto ini = logged_in(srv.bound_portals().at(0).second);
+  ASSERT_NO_FATAL_FAILURE(refused_behind_held_write(*ini, 1, 1));
+  // With nothing awaiting Data-Out, writes with all their data wait for
+  // each other's memory instead: all succeed.
   const uint64_t luns[3] = {1, 1, 1};
   three_writes(*ini, luns);
   std::string s = srv.stats_dump();
   EXPECT_GT(stat_of(s, "budget.t0.lun1.refusals"), 0u) << s;
-  EXPECT_GT(stat_of(s, "mem_waits"), 0u) << s;
   EXPECT_EQ(stat_of(s, "budget.t0.lun1.peak"), 65536u) << s;
   EXPECT_EQ(stat_of(s, "budget.t0.lun0.peak"), 0u) << s;  // LUN 1's commands cost LUN 0 nothing
   srv.stop();
@@ -647,14 +772,16 @@ TEST(ConnBudgets, LunZerosLimitDoesNotHoldBackOtherLuns) {
   srv.stop();
 }
 
+// A LUN 0 write holding the session's whole limit (as above, without a
+// race) refuses a LUN 1 write, though neither LUN has a limit of its own.
 TEST(ConnBudgets, SessionLimitSpansItsLuns) {
   server::Server srv(two_lun_config(0, 0, 65536));
   ASSERT_EQ(srv.start(), 0);
   auto ini = logged_in(srv.bound_portals().at(0).second);
+  ASSERT_NO_FATAL_FAILURE(refused_behind_held_write(*ini, 0, 1));
   const uint64_t luns[3] = {0, 1, 0};
   three_writes(*ini, luns);
   std::string s = srv.stats_dump();
-  EXPECT_GT(stat_of(s, "mem_waits"), 0u) << s;  // the LUN 1 write waited for the session's memory
   EXPECT_EQ(stat_of(s, "budget.t0.lun0.refusals"), 0u) << s;
   EXPECT_EQ(stat_of(s, "budget.t0.lun1.refusals"), 0u) << s;
   srv.stop();
