@@ -114,10 +114,16 @@ int main(int argc, char** argv) {
     for (const auto& l : t.luns) luns += (luns.empty() ? "" : ", ") + lun_text(l);
     std::printf("sgvd: serving %s %s on %s\n", t.name.c_str(), luns.c_str(), where.c_str());
   }
-  if (!bound.empty() && !cfg.targets.empty() && !cfg.targets[0].luns.empty())
-    std::printf("sgvd: try: iscsi-inq iscsi://%s:%u/%s/%llu\n", url_host(bound[0].first).c_str(),
+  if (!bound.empty() && !cfg.targets.empty() && !cfg.targets[0].luns.empty()) {
+    // A CHAP target needs credentials in the URL (libiscsi: user%secret@);
+    // the hint names the user and leaves the secret to the reader, since
+    // stdout often ends up in logs.
+    const ChapSpec& chap = cfg.targets[0].chap;
+    std::string cred = chap.enabled() ? chap.user + "%<secret>@" : "";
+    std::printf("sgvd: try: iscsi-inq iscsi://%s%s:%u/%s/%llu\n", cred.c_str(), url_host(bound[0].first).c_str(),
                 bound[0].second, cfg.targets[0].name.c_str(),
                 static_cast<unsigned long long>(cfg.targets[0].luns[0].id));
+  }
   if (!cfg.admin_socket.empty()) std::printf("sgvd: admin: sgvctl --socket %s stats\n", cfg.admin_socket.c_str());
   std::fflush(stdout);
 

@@ -31,6 +31,13 @@ check ok      "open target, no CHAP"    -- "$inq" "iscsi://$p/$open/0"
 check ok      "discovery with CHAP"     -- sh -c "'$ls' 'iscsi://disc-user%discovery-secret-1@$p' | tee /dev/stderr | grep -qF '$chap'"
 check refused "discovery, no credentials" -- "$ls" "iscsi://$p"
 check refused "discovery, target's credentials" -- "$ls" "iscsi://ini-user%initiator-secret-1@$p"
+# The start-up hint for the first target (a CHAP one) names its user and
+# leaves the secret out.
+if grep -qF "try: iscsi-inq iscsi://ini-user%<secret>@" "$SGVD_WORK/sgvd.log"; then
+  echo "ok   start-up hint names the CHAP user, not the secret"
+else
+  echo "FAIL start-up hint without the CHAP user:"; grep "try:" "$SGVD_WORK/sgvd.log"; fail=1
+fi
 if grep -qE 'secret-[0-9]' "$SGVD_WORK/sgvd.log"; then
   echo "FAIL a secret is in sgvd's log:"; cat "$SGVD_WORK/sgvd.log"; fail=1
 else
