@@ -465,6 +465,16 @@ TEST(ConnText, NormalSessionListsItsOwnTargetAndRejectsAll) {
   EXPECT_EQ(parse(r.text())["SendTargets"], "Reject");
 }
 
+// TEST UNIT READY takes the new nexus' unit attention (power on), so the
+// commands that follow get their own answers.
+void take_power_on_ua(Peer& p) {
+  uint8_t tur[16] = {};
+  ASSERT_TRUE(p.send(p.scsi_cmd(tur, 0, false, false, 0xff), nullptr, 0));
+  Pdu ua;
+  ASSERT_TRUE(p.recv(ua));
+  ASSERT_EQ(ua.h.opcode(), Op::scsi_rsp);
+}
+
 // WRITE(10) of 16 KiB with InitialR2T=Yes, 4 KiB bursts and two R2Ts
 // outstanding. The first burst's Data-Out is good, the second's fails its
 // data digest: Reject (data digest error, carrying the header), no more R2Ts,
@@ -482,12 +492,7 @@ TEST(ConnDigest, BadDataOutDigestIsRejectedAndTheWriteNeverRuns) {
                        {"FirstBurstLength", "4096"},
                        {"MaxOutstandingR2T", "2"}}));
   ASSERT_TRUE(p.hd_ && p.dd_);
-  // TEST UNIT READY takes the new nexus' unit attention (power on).
-  uint8_t tur[16] = {};
-  ASSERT_TRUE(p.send(p.scsi_cmd(tur, 0, false, false, 0xff), nullptr, 0));
-  Pdu ua;
-  ASSERT_TRUE(p.recv(ua));
-  ASSERT_EQ(ua.h.opcode(), Op::scsi_rsp);
+  ASSERT_NO_FATAL_FAILURE(take_power_on_ua(p));
   auto data = pattern(16384, 3);
   uint8_t cdb[16];
   cdb10(cdb, 0x2a, 8, 32);
@@ -553,11 +558,7 @@ TEST(ConnDigest, BadImmediateDataDigestLeavesTheCmdSnForTheRetry) {
   Peer p(host);
   ASSERT_TRUE(p.login({{"DataDigest", "CRC32C"}, {"ImmediateData", "Yes"}, {"InitialR2T", "Yes"}}));
   ASSERT_TRUE(p.dd_);
-  uint8_t tur[16] = {};
-  ASSERT_TRUE(p.send(p.scsi_cmd(tur, 0, false, false, 0xff), nullptr, 0));
-  Pdu ua;
-  ASSERT_TRUE(p.recv(ua));
-  ASSERT_EQ(ua.h.opcode(), Op::scsi_rsp);
+  ASSERT_NO_FATAL_FAILURE(take_power_on_ua(p));
   auto data = pattern(4096, 5);
   uint8_t cdb[16];
   cdb10(cdb, 0x2a, 16, 8);

@@ -632,13 +632,20 @@ TEST(ConnNop, TargetPingsIdleInitiatorAndDropsTheSilentOne) {
   srv.stop();
 }
 
-TEST(ConnFileLun, WriteReadThroughIoUring) {
+// One file LUN of `size` bytes at `path`, served by two reactors so that
+// connections land on both.
+server::Config file_lun_config(const std::string& path, uint64_t size) {
   server::Config cfg = small_config();
-  std::string path = std::string(SGV_BINARY_DIR) + "/conn_test_file_lun.img";
   cfg.targets[0].luns[0].kind = server::LunSpec::Kind::file;
   cfg.targets[0].luns[0].path = path;
-  cfg.targets[0].luns[0].size_bytes = 8u << 20;
+  cfg.targets[0].luns[0].size_bytes = size;
   cfg.reactors = 2;
+  return cfg;
+}
+
+TEST(ConnFileLun, WriteReadThroughIoUring) {
+  std::string path = std::string(SGV_BINARY_DIR) + "/conn_test_file_lun.img";
+  server::Config cfg = file_lun_config(path, 8u << 20);
   server::Server srv(cfg);
   ASSERT_EQ(srv.start(), 0);
   for (int conn = 0; conn < 2; ++conn) {  // round-robin: both reactors serve one
@@ -800,11 +807,7 @@ TEST(ConnCompareAndWrite, RacingWritesAreParkedAndResumed) {
   int fd = mkstemp(path);
   ASSERT_GE(fd, 0);
   ::close(fd);
-  server::Config cfg = small_config();
-  cfg.targets[0].luns[0].kind = server::LunSpec::Kind::file;
-  cfg.targets[0].luns[0].path = path;
-  cfg.targets[0].luns[0].size_bytes = 1u << 20;
-  cfg.reactors = 2;
+  server::Config cfg = file_lun_config(path, 1u << 20);
   server::Server srv(cfg);
   ASSERT_EQ(srv.start(), 0);
   uint16_t port = srv.bound_portals().at(0).second;
