@@ -9,8 +9,15 @@
 // program per round, and shows the Python figure beside it; this one also
 // reports the sender's and receiver's CPU per MiB.
 //
+// SEND_BYTES (default 1 MiB) is how much each send() offers. run.sh also
+// measures 262144: libiscsi writes every Data-Out PDU, whatever the target
+// declares, as one 256 KiB writev (seen with strace), and on this kernel's
+// default congestion control (BBR, which paces) a plain socket pair sending
+// 256 KiB at a time moves about 0.6-0.8x what it moves with 1 MiB sends, at
+// ~1.6x the sender's CPU per MiB (README, "Why the 1 MiB writes ...").
+//
 // Build: cc -O2 -o loopback_tcp bench/compare/loopback_tcp.c   (run.sh does)
-// Usage: loopback_tcp [SECONDS]
+// Usage: loopback_tcp [SECONDS [SEND_BYTES]]
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -50,9 +57,19 @@ int main(int argc, char** argv) {
     char* end;
     secs = strtod(argv[1], &end);
     if (*end != '\0' || !(secs > 0 && secs <= 3600)) {
-      fprintf(stderr, "usage: loopback_tcp [SECONDS in (0, 3600]]\n");
+      fprintf(stderr, "usage: loopback_tcp [SECONDS in (0, 3600] [SEND_BYTES in [4096, 1 MiB]]]\n");
       return 2;
     }
+  }
+  size_t send_bytes = kChunk;
+  if (argc > 2) {
+    char* end;
+    unsigned long v = strtoul(argv[2], &end, 10);
+    if (*end != '\0' || v < 4096 || v > kChunk) {
+      fprintf(stderr, "usage: loopback_tcp [SECONDS in (0, 3600] [SEND_BYTES in [4096, 1 MiB]]]\n");
+      return 2;
+    }
+    send_bytes = v;
   }
   int l = socket(AF_INET, SOCK_STREAM, 0);
   if (l < 0) die("socket");
@@ -95,7 +112,8 @@ int main(int argc, char** argv) {
   while (now_s() < end) {
     size_t off = 0;
     while (off < kChunk) {
-      ssize_t n = send(s, buf + off, kChunk - off, 0);
+      size_t want = kChunk - off < send_bytes ? kChunk - off : send_bytes;
+      ssize_t n = send(s, buf + off, want, 0);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) die("send");
       off += (size_t)n;
@@ -110,9 +128,9 @@ int main(int argc, char** argv) {
   double rx_cpu = cpu_s(RUSAGE_CHILDREN);
   close(s);
   double mib = (double)got / kChunk;
-  printf("{\"mb_s\": %.1f, \"seconds\": %.2f, \"bytes\": %llu, \"sender_us_per_mib\": %.1f, "
-         "\"receiver_us_per_mib\": %.1f}\n",
-         (double)got / elapsed / 1e6, elapsed, got, mib > 0 ? tx_cpu * 1e6 / mib : 0.0,
+  printf("{\"mb_s\": %.1f, \"seconds\": %.2f, \"bytes\": %llu, \"send_bytes\": %zu, "
+         "\"sender_us_per_mib\": %.1f, \"receiver_us_per_mib\": %.1f}\n",
+         (double)got / elapsed / 1e6, elapsed, got, send_bytes, mib > 0 ? tx_cpu * 1e6 / mib : 0.0,
          mib > 0 ? rx_cpu * 1e6 / mib : 0.0);
   free(buf);
   return got ? 0 : 1;

@@ -268,7 +268,12 @@ fi
 read -r -a TARR <<<"$TARGETS"
 NT=${#TARR[@]}
 for r in $(seq "$ROUNDS"); do
-  [ -n "$LB_C" ] && "$LB_C" "$TIME" >"$OUT/loopback-r$r.json" 2>>"$OUT/loopback_tcp.log"
+  if [ -n "$LB_C" ]; then
+    "$LB_C" "$TIME" >"$OUT/loopback-r$r.json" 2>>"$OUT/loopback_tcp.log"
+    # The same stream offered 256 KiB per send(), libiscsi's Data-Out size:
+    # what any target can receive from sgvbench's writes (README).
+    "$LB_C" "$TIME" 262144 >"$OUT/loopback256k-r$r.json" 2>>"$OUT/loopback_tcp.log"
+  fi
   for l in $LUNS; do
     for w in "${WORKLOADS[@]}"; do
       name=${w%%|*}
@@ -302,6 +307,7 @@ done
 
 # shellcheck disable=SC2046
 python3 "$HERE/table.py" --runs "$RES" --loopback $(ls "$OUT"/loopback-r*.json 2>/dev/null ||
-  echo "$OUT/loopback-py.json") "${LB_PY[@]}" --clk-tck "$CLK_TCK" \
+  echo "$OUT/loopback-py.json") --loopback-256k $(ls "$OUT"/loopback256k-r*.json 2>/dev/null) \
+  "${LB_PY[@]}" --clk-tck "$CLK_TCK" --congestion "$(sysctl -n net.ipv4.tcp_congestion_control 2>/dev/null)" \
   --time "$TIME" --rounds "$ROUNDS" | tee "$OUT/results.md"
 log "results in $OUT/results.md (raw runs: $RES)"

@@ -49,6 +49,9 @@ def main():
     ap.add_argument("--runs", required=True)
     ap.add_argument("--loopback", nargs="+", default=[],
                     help="ceiling samples (JSON from loopback_tcp.c/.py); the median is the ceiling")
+    ap.add_argument("--loopback-256k", nargs="*", default=[],
+                    help="the same stream offered 256 KiB per send() (libiscsi's Data-Out size)")
+    ap.add_argument("--congestion", default="", help="the kernel's TCP congestion control, for the record")
     ap.add_argument("--loopback-py", help="the same ceiling measured by loopback_tcp.py, shown beside")
     ap.add_argument("--clk-tck", type=int, default=100)
     ap.add_argument("--time", default="?")
@@ -100,15 +103,20 @@ def main():
                "heap = target heap allocations per I/O (LD_PRELOAD counter, malloc_count.c); "
                "RSS = target VmHWM (peak, cumulative over the run); "
                "bench = sgvbench's own CPU per I/O.")
-    lbs = []
-    for path in a.loopback:
-        try:
-            with open(path) as f:
-                lbs.append(json.load(f))
-        except (OSError, ValueError):
-            pass
-    lbs = [x for x in lbs if x.get("mb_s")]
+    def samples(paths):
+        got = []
+        for path in paths:
+            try:
+                with open(path) as f:
+                    got.append(json.load(f))
+            except (OSError, ValueError):
+                pass
+        return [x for x in got if x.get("mb_s")]
+
+    lbs = samples(a.loopback)
     ceiling = med([x["mb_s"] for x in lbs]) if lbs else None
+    lbs256 = samples(a.loopback_256k)
+    ceiling256 = med([x["mb_s"] for x in lbs256]) if lbs256 else None
     if ceiling:
         line = f"\nMachine ceiling: loopback TCP, one 1 MiB-write stream: **{ceiling:,.0f} MB/s**"
         if len(lbs) > 1:
@@ -125,6 +133,14 @@ def main():
             except (OSError, ValueError, KeyError):
                 pass
         out.append(line + ".")
+        if ceiling256:
+            out.append(f"\nThe same stream offered 256 KiB per send(), the size in which libiscsi writes every "
+                       f"Data-Out PDU (so the most any target can receive from sgvbench's writes): "
+                       f"**{ceiling256:,.0f} MB/s** (median of "
+                       + ", ".join(f"{x['mb_s']:,.0f}" for x in lbs256) + "); sender "
+                       f"{med([x.get('sender_us_per_mib', 0) for x in lbs256]):,.0f} us of CPU per MiB.")
+        if a.congestion:
+            out.append(f"\nKernel TCP congestion control: {a.congestion}.")
     out.append("")
     out.append("| LUN | workload | target | IOPS | MB/s | p50 us | p99 us | CPU us/IO | flt/IO | heap/IO | RSS MB | bench us/IO | busy | fail |")
     out.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -164,8 +180,8 @@ def main():
         out.append("Against the bar (faster peer = the one with more IOPS in that cell; "
                    "p99 compared with the lower peer p99):")
         out.append("")
-        out.append("| LUN | workload | IOPS ÷ faster peer | CPU/IO ÷ faster peer's | p99 sgvd / best peer (us) | MB/s ÷ ceiling | verdict |")
-        out.append("|---|---|---:|---:|---:|---:|---|")
+        out.append("| LUN | workload | IOPS ÷ faster peer | CPU/IO ÷ faster peer's | p99 sgvd / best peer (us) | MB/s ÷ ceiling | writes: MB/s ÷ 256 KiB-send ceiling | verdict |")
+        out.append("|---|---|---:|---:|---:|---:|---:|---|")
         for lun, wl in order:
             s = cells.get((lun, wl, "sgvd"), {})
             si, sc, sp = med(s.get("iops", [])), med(s.get("cpu_us", [])), med(s.get("p99", []))
@@ -191,9 +207,10 @@ def main():
                     misses.append("CPU")
             if sp and bp != float("inf") and sp > bp:
                 misses.append("p99")
-            out.append("| {} | {} | {} | {} | {} / {} | {} | {} |".format(
+            out.append("| {} | {} | {} | {} | {} / {} | {} | {} | {} |".format(
                 lun, wl, fmt(si / fi, 2), fmt(sc / fc, 2) if sc and fc else "-", fmt(sp), fmt(bp),
                 fmt(smb / ceiling, 2) if big and ceiling and smb else "",
+                fmt(smb / ceiling256, 2) if big and "write" in wl and ceiling256 and smb else "",
                 "met" if not misses else "short: " + ", ".join(misses)))
         heap = [med(cells[k].get("heap", [])) for k in cells if k[2] == "sgvd"]
         heap = [h for h in heap if h is not None]
