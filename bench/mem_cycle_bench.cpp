@@ -32,6 +32,8 @@
 #include <time.h>
 
 #include <atomic>
+#include <bit>
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -144,6 +146,7 @@ struct MallocSubject {
     return reinterpret_cast<uintptr_t>(p);
   }
   static void touch(uintptr_t h, size_t n) { touch_flat(reinterpret_cast<void*>(h), n); }
+  static uintptr_t addr(uintptr_t h) { return h; }
   void put(uintptr_t h) { std::free(reinterpret_cast<void*>(h)); }
   void set_cross_thread(bool) {}
 };
@@ -160,6 +163,9 @@ struct SgvSubject {
   }
   static void touch(uintptr_t h, size_t) {
     for (const sgv::Seg& s : reinterpret_cast<sgv::Vec*>(h)->segs()) touch_flat(s.addr, s.len);
+  }
+  static uintptr_t addr(uintptr_t h) {
+    return reinterpret_cast<uintptr_t>(reinterpret_cast<sgv::Vec*>(h)->segs()[0].addr);
   }
   void put(uintptr_t h) { reinterpret_cast<sgv::Vec*>(h)->release(); }
   void set_cross_thread(bool) {}
@@ -199,13 +205,27 @@ struct IdealSubject {
       // classes get fewer to keep the footprint near 200 MiB.
       unsigned count = c < 2 ? kPerClass : kPerClass / 2;
       cls[c].free.reserve(kPerClass);
-      for (unsigned i = 0; i < count; ++i) {
-        void* p = mmap(nullptr, kSizes[c], PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-        if (p == MAP_FAILED) std::abort();
-        std::memset(p, 0, kSizes[c]);
-        cls[c].free.push_back(reinterpret_cast<uintptr_t>(p) | c);
-      }
+      for (unsigned i = 0; i < count; ++i) cls[c].free.push_back(prefaulted(kSizes[c]) | c);
     }
+  }
+  static uintptr_t prefaulted(size_t n) {
+    void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (p == MAP_FAILED) std::abort();
+    std::memset(p, 0, n);
+    return reinterpret_cast<uintptr_t>(p);
+  }
+  // The allocating side of a return ring: move what came back onto f.
+  static void drain(Class::Back& b, std::vector<uintptr_t>& f) {
+    unsigned t = b.tail.load(std::memory_order_relaxed);
+    unsigned hd = b.head.load(std::memory_order_acquire);  // pairs with give_back's release
+    for (; t != hd; ++t) f.push_back(b.slot[t % kPerClass]);
+    b.tail.store(t, std::memory_order_release);
+  }
+  // The freeing side: never full, kPerClass buffers exist per class.
+  static void give_back(Class::Back& b, uintptr_t h) {
+    unsigned hd = b.head.load(std::memory_order_relaxed);
+    b.slot[hd % kPerClass] = h;
+    b.head.store(hd + 1, std::memory_order_release);
   }
   static unsigned class_of(size_t n) { return n <= 4096 ? 0 : n <= 65536 ? 1 : n <= 262144 ? 2 : 3; }
   uintptr_t get(size_t n) {
@@ -217,30 +237,109 @@ struct IdealSubject {
   }
   [[gnu::noinline]] static void refill(Class& c) {
     for (unsigned spins = 0;;) {
-      unsigned t = c.back.tail.load(std::memory_order_relaxed);
-      unsigned hd = c.back.head.load(std::memory_order_acquire);  // pairs with put's release
-      for (; t != hd; ++t) c.free.push_back(c.back.slot[t % kPerClass]);
-      c.back.tail.store(t, std::memory_order_release);
+      drain(c.back, c.free);
       if (!c.free.empty()) return;
       backoff(&spins);
     }
   }
   static void touch(uintptr_t h, size_t n) { touch_flat(reinterpret_cast<void*>(h & ~uintptr_t{kPage - 1}), n); }
+  static uintptr_t addr(uintptr_t h) { return h & ~uintptr_t{kPage - 1}; }
   void put(uintptr_t h) {
     Class& c = cls[h & 3];
     if (!cross) {
       c.free.push_back(h);
       return;
     }
-    unsigned hd = c.back.head.load(std::memory_order_relaxed);
-    c.back.slot[hd % kPerClass] = h;  // never full: kPerClass buffers exist
-    c.back.head.store(hd + 1, std::memory_order_release);
+    give_back(c.back, h);
   }
   void set_cross_thread(bool x) { cross = x; }
 };
 
 IdealSubject& ideal() {
   static IdealSubject* s = new IdealSubject;
+  return *s;
+}
+
+// ---- ideal_tls: the ideal free lists, reached as any cache must reach them ----
+// What every per-thread, per-pool, order-based cache pays on top of the
+// ideal floor, and nothing else: the order from the size by one bsr, the
+// thread's cache of this pool through a thread_local slot array indexed by
+// the pool's slot number and checked against the pool's id, and a free list
+// per order in that cache. The free lists are the ideal's (std::vector
+// push/pop); no statistics, no purge stamp, no limit, no trim. A thread
+// without a cache (the freeing thread of the 2-thread runs) returns buffers
+// through the ideal's per-order return rings. Handles are buffer | order.
+constexpr unsigned kIdealOrders = 9;  // 4 KiB .. 1 MiB
+struct IdealTlsSlots {
+  uint64_t id[64];
+  std::vector<uintptr_t>* ord[64];  // the cache: a free list per order
+};
+thread_local constinit IdealTlsSlots t_ideal_slots{};
+
+struct IdealTlsSubject {
+  uint64_t id = 7;     // as a pool's: never 0, so an empty slot never matches
+  unsigned slot = 5;   // as a pool's slot number
+  std::vector<uintptr_t> cache[kIdealOrders];  // the one thread cache (the allocating thread's)
+  IdealSubject::Class::Back back[kIdealOrders];
+
+  IdealTlsSubject() {
+    for (unsigned c = 0; c < 4; ++c) {
+      unsigned k = order_of(kSizes[c]);
+      unsigned count = c < 2 ? IdealSubject::kPerClass : IdealSubject::kPerClass / 2;
+      cache[k].reserve(IdealSubject::kPerClass);
+      for (unsigned i = 0; i < count; ++i) cache[k].push_back(IdealSubject::prefaulted(kSizes[c]) | k);
+    }
+  }
+  static unsigned order_of(size_t n) {
+    return static_cast<unsigned>(std::bit_width(((n - 1) >> 11) | 1) - 1);
+  }
+  // Inline like the other subjects' hit paths; misses go out of line.
+  [[gnu::always_inline]] uintptr_t get(size_t n) {
+    unsigned k = order_of(n);
+    IdealTlsSlots& s = t_ideal_slots;
+    if (__builtin_expect(k < kIdealOrders && s.id[slot] == id, 1)) {
+      std::vector<uintptr_t>& f = s.ord[slot][k];
+      if (__builtin_expect(!f.empty(), 1)) {
+        uintptr_t h = f.back();
+        f.pop_back();
+        return h;
+      }
+    }
+    return get_slow(k);
+  }
+  [[gnu::noinline]] uintptr_t get_slow(unsigned k) {
+    if (k >= kIdealOrders) std::abort();
+    IdealTlsSlots& s = t_ideal_slots;
+    if (s.id[slot] != id) {  // attach: this thread's cache
+      s.id[slot] = id;
+      s.ord[slot] = cache;
+    }
+    std::vector<uintptr_t>& f = s.ord[slot][k];
+    for (unsigned spins = 0; f.empty();) {
+      IdealSubject::drain(back[k], f);
+      if (f.empty()) backoff(&spins);
+    }
+    uintptr_t h = f.back();
+    f.pop_back();
+    return h;
+  }
+  static void touch(uintptr_t h, size_t n) { touch_flat(reinterpret_cast<void*>(h & ~uintptr_t{kPage - 1}), n); }
+  static uintptr_t addr(uintptr_t h) { return h & ~uintptr_t{kPage - 1}; }
+  [[gnu::always_inline]] void put(uintptr_t h) {
+    unsigned k = h & (kPage - 1);
+    IdealTlsSlots& s = t_ideal_slots;
+    if (__builtin_expect(s.id[slot] == id, 1)) {
+      s.ord[slot][k].push_back(h);
+      return;
+    }
+    put_slow(h);
+  }
+  [[gnu::noinline]] void put_slow(uintptr_t h) { IdealSubject::give_back(back[h & (kPage - 1)], h); }
+  void set_cross_thread(bool) {}
+};
+
+IdealTlsSubject& ideal_tls() {
+  static IdealTlsSubject* s = new IdealTlsSubject;
   return *s;
 }
 #endif
@@ -267,6 +366,18 @@ void cycle_1t(benchmark::State& st, S* s, size_t n) {
     s->put(h);
   }
   finish<S>(st, f0);
+  // Untimed: how many distinct buffers 64 more cycles go through (1 = the
+  // subject hands back the buffer just freed every time, so the touch hits
+  // the same cache lines and TLB entries; more = it cycles through several).
+  uintptr_t seen[64];
+  for (uintptr_t& a : seen) {
+    uintptr_t h = s->get(n);
+    a = S::addr(h);
+    S::touch(h, n);
+    s->put(h);
+  }
+  std::sort(std::begin(seen), std::end(seen));
+  st.counters["bufs"] = static_cast<double>(std::unique(std::begin(seen), std::end(seen)) - std::begin(seen));
 }
 
 // Mixed stream, one thread, 64 outstanding.
@@ -383,6 +494,7 @@ int main(int argc, char** argv) {
   static SgvSubject sgv{&bench_pool()};
   register_subject("sgv", &sgv);
   register_subject("ideal", &ideal());
+  register_subject("ideal_tls", &ideal_tls());
 #endif
 #ifdef SGV_BENCH_MALLOC
   static MallocSubject m;

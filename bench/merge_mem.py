@@ -13,14 +13,15 @@ GENERAL = ["glibc", "glibc_tuned", "jemalloc", "tcmalloc", "mimalloc"]
 
 
 def load(paths):
-    res = {}  # (subject, workload) -> (cpu ns, minflt/op)
-    load_avg = None
+    # (subject, workload) -> list of (cpu ns, minflt/op), one per run (round)
+    res = {}
+    load_avg = []
     for p in paths:
         with open(p) as f:
             d = json.load(f)
         la = d.get("context", {}).get("load_avg")
         if la:
-            load_avg = la
+            load_avg.append(la)
         for b in d["benchmarks"]:
             name = b["name"]
             for suffix in ("/process_time", "/real_time"):
@@ -34,13 +35,24 @@ def load(paths):
             # each other (the allocator's work, not the scheduler's).
             if "work_ns/op" in b:
                 ns = b["work_ns/op"]
-            res[(subject, workload)] = (ns, b.get("minflt/op", float("nan")))
+            res.setdefault((subject, workload), []).append((ns, b.get("minflt/op", float("nan"))))
     return res, load_avg
 
 
+def median(runs):
+    """(median ns, worst minflt/op) over the rounds of one subject and row."""
+    ns = sorted(r[0] for r in runs)
+    mid = len(ns) // 2
+    m = ns[mid] if len(ns) % 2 else (ns[mid - 1] + ns[mid]) / 2
+    return (m, max(r[1] for r in runs))
+
+
 def main(paths):
-    res, load_avg = load(paths)
-    subjects = ["sgv", "ideal"] + [g for g in GENERAL if any(s == g for s, _ in res)]
+    runs, load_avg = load(paths)
+    res = {k: median(v) for k, v in runs.items()}
+    rounds = max(len(v) for v in runs.values())
+    subjects = [s for s in ("sgv", "ideal", "ideal_tls") if any(x == s for x, _ in res)]
+    subjects += [g for g in GENERAL if any(s == g for s, _ in res)]
     workloads = []
     for s, w in res:
         if w not in workloads:
@@ -78,9 +90,20 @@ def main(paths):
         if sgv:
             verdicts.append((w, sgv, ideal, best, glibc))
 
+    if rounds > 1:
+        print()
+        print(f"Per round (CPU ns; the table above shows the median of {rounds}):")
+        print()
+        print("| workload | " + " | ".join(subjects) + " |")
+        print("|" + "---|" * (len(subjects) + 1))
+        for w in workloads:
+            cells = [", ".join(f"{r[0]:.3g}" for r in runs.get((s, w), [])) or "-" for s in subjects]
+            print(f"| {w} | " + " | ".join(cells) + " |")
     print()
     if load_avg:
-        print(f"load average during the run: {', '.join(f'{x:.1f}' for x in load_avg)} (2 cores, shared: figures are noisy)")
+        lo = min(la[0] for la in load_avg)
+        hi = max(la[0] for la in load_avg)
+        print(f"load average (1 min) at the start of each executable: {lo:.1f}-{hi:.1f} (2 cores, shared: figures are noisy)")
     print()
     print("Targets (SGV cache):")
 
