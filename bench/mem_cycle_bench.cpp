@@ -260,15 +260,21 @@ IdealSubject& ideal() {
   return *s;
 }
 
-// ---- ideal_tls: the ideal free lists, reached as any cache must reach them ----
-// What every per-thread, per-pool, order-based cache pays on top of the
-// ideal floor, and nothing else: the order from the size by one bsr, the
-// thread's cache of this pool through a thread_local slot array indexed by
-// the pool's slot number and checked against the pool's id, and a free list
-// per order in that cache. The free lists are the ideal's (std::vector
-// push/pop); no statistics, no purge stamp, no limit, no trim. A thread
-// without a cache (the freeing thread of the 2-thread runs) returns buffers
-// through the ideal's per-order return rings. Handles are buffer | order.
+// ---- ideal_tls / ideal_vec: the ideal free lists, reached as a cache must ----
+// ideal_tls is what every per-thread, per-pool, order-based cache pays on top
+// of the ideal floor, and nothing else: the order from the size by one bsr,
+// the thread's cache of this pool through a thread_local slot array indexed
+// by the pool's slot number and checked against the pool's id, and a free
+// list per order in that cache. The free lists are the ideal's (std::vector
+// push/pop); no statistics, no purge stamp, no limit, no trim. Handles are
+// buffer | order, and put finds the pool in the subject.
+// ideal_vec adds what an API that hands out vector objects (Vec*, freed by
+// v->release() with no pool argument) must also do: the handle is a small
+// header {buffer, pool, order}; touch reads the buffer from it, and put finds
+// the pool and the order through it (a dependent load, as SGV's release
+// does), instead of from the subject and the handle's low bits.
+// A thread without a cache (the freeing thread of the 2-thread runs)
+// returns buffers through the ideal's per-order return rings.
 constexpr unsigned kIdealOrders = 9;  // 4 KiB .. 1 MiB
 struct IdealTlsSlots {
   uint64_t id[64];
@@ -276,22 +282,35 @@ struct IdealTlsSlots {
 };
 thread_local constinit IdealTlsSlots t_ideal_slots{};
 
+template <bool kHeader>
 struct IdealTlsSubject {
-  uint64_t id = 7;     // as a pool's: never 0, so an empty slot never matches
-  unsigned slot = 5;   // as a pool's slot number
+  struct Hdr {  // ideal_vec's handle
+    uintptr_t buf;
+    IdealTlsSubject* pool;
+    unsigned order;
+  };
+  uint64_t id;    // as a pool's: never 0, so an empty slot never matches
+  unsigned slot;  // as a pool's slot number
   std::vector<uintptr_t> cache[kIdealOrders];  // the one thread cache (the allocating thread's)
   IdealSubject::Class::Back back[kIdealOrders];
 
-  IdealTlsSubject() {
+  IdealTlsSubject(uint64_t pool_id, unsigned slot_no) : id(pool_id), slot(slot_no) {
     for (unsigned c = 0; c < 4; ++c) {
       unsigned k = order_of(kSizes[c]);
       unsigned count = c < 2 ? IdealSubject::kPerClass : IdealSubject::kPerClass / 2;
       cache[k].reserve(IdealSubject::kPerClass);
-      for (unsigned i = 0; i < count; ++i) cache[k].push_back(IdealSubject::prefaulted(kSizes[c]) | k);
+      for (unsigned i = 0; i < count; ++i) {
+        uintptr_t buf = IdealSubject::prefaulted(kSizes[c]);
+        cache[k].push_back(kHeader ? reinterpret_cast<uintptr_t>(new Hdr{buf, this, k}) : buf | k);
+      }
     }
   }
   static unsigned order_of(size_t n) {
     return static_cast<unsigned>(std::bit_width(((n - 1) >> 11) | 1) - 1);
+  }
+  static uintptr_t addr(uintptr_t h) {
+    if constexpr (kHeader) return reinterpret_cast<const Hdr*>(h)->buf;
+    return h & ~uintptr_t{kPage - 1};
   }
   // Inline like the other subjects' hit paths; misses go out of line.
   [[gnu::always_inline]] uintptr_t get(size_t n) {
@@ -323,23 +342,33 @@ struct IdealTlsSubject {
     f.pop_back();
     return h;
   }
-  static void touch(uintptr_t h, size_t n) { touch_flat(reinterpret_cast<void*>(h & ~uintptr_t{kPage - 1}), n); }
-  static uintptr_t addr(uintptr_t h) { return h & ~uintptr_t{kPage - 1}; }
+  static void touch(uintptr_t h, size_t n) { touch_flat(reinterpret_cast<void*>(addr(h)), n); }
   [[gnu::always_inline]] void put(uintptr_t h) {
-    unsigned k = h & (kPage - 1);
+    IdealTlsSubject* p = this;
+    unsigned k;
+    if constexpr (kHeader) {
+      p = reinterpret_cast<const Hdr*>(h)->pool;
+      k = reinterpret_cast<const Hdr*>(h)->order;
+    } else {
+      k = h & (kPage - 1);
+    }
     IdealTlsSlots& s = t_ideal_slots;
-    if (__builtin_expect(s.id[slot] == id, 1)) {
-      s.ord[slot][k].push_back(h);
+    if (__builtin_expect(s.id[p->slot] == p->id, 1)) {
+      s.ord[p->slot][k].push_back(h);
       return;
     }
-    put_slow(h);
+    p->put_slow(h, k);
   }
-  [[gnu::noinline]] void put_slow(uintptr_t h) { IdealSubject::give_back(back[h & (kPage - 1)], h); }
+  [[gnu::noinline]] void put_slow(uintptr_t h, unsigned k) { IdealSubject::give_back(back[k], h); }
   void set_cross_thread(bool) {}
 };
 
-IdealTlsSubject& ideal_tls() {
-  static IdealTlsSubject* s = new IdealTlsSubject;
+IdealTlsSubject<false>& ideal_tls() {
+  static auto* s = new IdealTlsSubject<false>(7, 5);
+  return *s;
+}
+IdealTlsSubject<true>& ideal_vec() {
+  static auto* s = new IdealTlsSubject<true>(8, 6);
   return *s;
 }
 #endif
@@ -376,6 +405,9 @@ void cycle_1t(benchmark::State& st, S* s, size_t n) {
     S::touch(h, n);
     s->put(h);
   }
+  // Where in its first page the buffer starts: the touches (byte 0 of every
+  // 4 KiB from there) all fall in the cache sets of that page offset.
+  st.counters["page_off"] = static_cast<double>(seen[0] & (kPage - 1));
   std::sort(std::begin(seen), std::end(seen));
   st.counters["bufs"] = static_cast<double>(std::unique(std::begin(seen), std::end(seen)) - std::begin(seen));
 }
@@ -495,6 +527,7 @@ int main(int argc, char** argv) {
   register_subject("sgv", &sgv);
   register_subject("ideal", &ideal());
   register_subject("ideal_tls", &ideal_tls());
+  register_subject("ideal_vec", &ideal_vec());
 #endif
 #ifdef SGV_BENCH_MALLOC
   static MallocSubject m;

@@ -51,7 +51,7 @@ def main(paths):
     runs, load_avg = load(paths)
     res = {k: median(v) for k, v in runs.items()}
     rounds = max(len(v) for v in runs.values())
-    subjects = [s for s in ("sgv", "ideal", "ideal_tls") if any(x == s for x, _ in res)]
+    subjects = [s for s in ("sgv", "ideal", "ideal_tls", "ideal_vec") if any(x == s for x, _ in res)]
     subjects += [g for g in GENERAL if any(s == g for s, _ in res)]
     workloads = []
     for s, w in res:
