@@ -74,7 +74,7 @@ def main(paths):
         row = [w]
         for s in subjects:
             v = res.get((s, w))
-            row.append(f"{v[0]:.0f}" if v else "-")
+            row.append((f"{v[0]:.1f}" if v[0] < 100 else f"{v[0]:.0f}") if v else "-")
         sgv = res.get(("sgv", w))
         ideal = res.get(("ideal", w))
         gen = [(res[(g, w)][0], g) for g in GENERAL if (g, w) in res]

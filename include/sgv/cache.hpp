@@ -18,9 +18,10 @@
 // and an empty stack takes batches back from it (one exchange). The pool
 // mutex is taken only for misses, flushes, purge and shrink.
 //
-// Idle purge: a maintenance thread ticks every purge_interval / 2; a vector
-// idle for [interval, 1.5 x interval) in the shared pool goes back to the
-// page source. Thread stacks are bounded (at most ~15 MiB per thread per
+// Idle purge: a maintenance thread ticks every purge_interval / 4; a vector
+// idle for (interval, 1.5 x interval] goes back to the page source. Idle
+// time is stamped when a vector leaves a thread stack (flush, batch to the
+// exchange), not on release, so the hit path does not touch it. Thread stacks are bounded (at most ~15 MiB per thread per
 // pool), and every tick, shrink and pressure event asks each of them to flush
 // to the shared pool on its owner's next operation (a flag, no lock on the
 // fast path), so only a thread that never touches the pool again keeps its
@@ -199,7 +200,7 @@ class Vec {
   // release tests. Every write of kind_ or charged_ goes through
   // set_kind / set_charged, which keep it so.
   uint8_t plain_ = 0;
-  uint64_t stamp_ = 0;         // pool epoch at last release (idle purge)
+  uint64_t stamp_ = 0;         // pool epoch when it left a thread stack (idle purge)
   Vec* next_ = nullptr;        // shared-list / chain / exchange-batch links
   Vec* prev_ = nullptr;        // shared list; in the exchange: next batch
   uint32_t xcount_ = 0;        // exchange: vectors in the batch this heads
@@ -356,7 +357,7 @@ class Pool {
   // (logged once); the pool works without it.
   int watch_pressure();
   // Run one maintenance pass now (purge idle vectors, re-offer memory to
-  // waiters); the maintenance thread calls this every purge_interval/2.
+  // waiters); the maintenance thread calls this every purge_interval/4.
   void maintain();
 
   PoolStats stats() const;
@@ -434,7 +435,8 @@ class Pool {
   // the other). The inline release sees waiters through the zeroed limits
   // of ThreadCache::Order (alloc_wait raises every cache's gate).
   std::atomic<uint32_t> waiters_{0};
-  // epoch_: bumped by maintain(); read relaxed on release to stamp vectors.
+  // epoch_: bumped by maintain(); read relaxed to stamp vectors leaving a
+  // thread stack (flush, exchange) or going straight to the shared pool.
   std::atomic<uint64_t> epoch_{0};
   std::unique_ptr<Impl> impl_;
 };
@@ -484,7 +486,6 @@ class Pool {
     // Waiters and flush requests both zero lim (see ThreadCache).
     if (__builtin_expect(n < o.lim.load(std::memory_order_relaxed), 1)) {
       Pool::restore(this);
-      stamp_ = p->epoch_.load(std::memory_order_relaxed);
       o.stack[n] = this;
       o.n.store(n + 1, std::memory_order_relaxed);
       o.in.bump();

@@ -28,6 +28,14 @@ thread_local constinit detail::TlsSlots detail::t_slots{};
 
 namespace {
 
+// Idle purge (see Pool::maintain): the maintenance thread ticks
+// kTicksPerInterval times per purge interval; a vector is purged once it has
+// been stamped idle for kPurgeTicks ticks. Stamps come one tick late at most,
+// so idle time is (kPurgeTicks - 1, kPurgeTicks + 1] ticks: (1, 1.5]
+// intervals.
+constexpr long kTicksPerInterval = 4;
+constexpr uint64_t kPurgeTicks = 5;
+
 // ---- pool registry and per-thread slots -----------------------------------
 
 // Live pools by id; ids are never reused, so a thread slot naming a dead
@@ -154,7 +162,6 @@ void Pool::recycle_slow(Vec* v) {
       ThreadCache::Order& o = tc->ord[v->order_];
       uint32_t n = o.n.load(std::memory_order_relaxed);
       if (n < impl_->cap[v->order_]) {
-        v->stamp_ = epoch_.load(std::memory_order_relaxed);
         poison(v, v->segs_, v->full_nsegs_);
         o.stack[n] = v;
         o.n.store(n + 1, std::memory_order_relaxed);
@@ -347,10 +354,16 @@ static void count_out(Pool& p, ThreadCache* tc, int k, bool hit) {
   if (hit) im.dead_hits[k]++;
 }
 
-// Hand the batch o.stack[0..b) to the exchange (one CAS, no lock).
-static void exchange_put(Pool::Impl& im, int k, Vec* const* vs, uint32_t b) {
-  for (uint32_t i = 0; i + 1 < b; ++i) vs[i]->next_ = vs[i + 1];
+// Hand the batch o.stack[0..b) to the exchange (one CAS, no lock), idle
+// from epoch `now` on (see Pool::maintain: stamps are set when vectors leave
+// a thread stack, not on every release).
+static void exchange_put(Pool::Impl& im, int k, Vec* const* vs, uint32_t b, uint64_t now) {
+  for (uint32_t i = 0; i + 1 < b; ++i) {
+    vs[i]->next_ = vs[i + 1];
+    vs[i]->stamp_ = now;
+  }
   vs[b - 1]->next_ = nullptr;
+  vs[b - 1]->stamp_ = now;
   Vec* first = vs[0];
   first->xcount_ = b;
   Exchange& x = im.xchg[k];
@@ -558,11 +571,16 @@ void CacheEngine::flush_tc(Pool& p, ThreadCache* tc) {
   Pool::Impl& im = *p.impl_;
   // acquire: pairs with the release fetch_or of whoever asked for the flush.
   tc->gate.fetch_and(static_cast<uint8_t>(~ThreadCache::kGateFlush), std::memory_order_acquire);
+  // Idle from now on, for purge (see Pool::maintain).
+  uint64_t now = p.epoch_.load(std::memory_order_relaxed);
   std::lock_guard<std::mutex> lk(im.mu);
   for (unsigned k = 0; k <= p.max_order(); ++k) {
     ThreadCache::Order& o = tc->ord[k];
     uint32_t n = o.n.load(std::memory_order_relaxed);
-    for (uint32_t i = 0; i < n; ++i) CacheOps::list_push_back(im.shared[k], o.stack[i]);
+    for (uint32_t i = 0; i < n; ++i) {
+      o.stack[i]->stamp_ = now;
+      CacheOps::list_push_back(im.shared[k], o.stack[i]);
+    }
     o.moved.add(-static_cast<uint64_t>(n));
     o.n.store(0, std::memory_order_relaxed);
   }
@@ -641,9 +659,9 @@ void CacheEngine::recycle_slow(Pool& p, Vec* v, ThreadCache* tc) {
     }
     default: {
       int k = v->order_;
-      v->stamp_ = p.epoch_.load(std::memory_order_relaxed);
       poison(v, v->segs_, v->full_nsegs_);
       if (!tc) {
+        v->stamp_ = p.epoch_.load(std::memory_order_relaxed);  // straight into the shared pool
         std::lock_guard<std::mutex> lk(im.mu);
         CacheOps::list_push_back(im.shared[k], v);
         im.dead_in[k]++;
@@ -656,7 +674,7 @@ void CacheEngine::recycle_slow(Pool& p, Vec* v, ThreadCache* tc) {
         // Full: the oldest batch (bottom of the stack) moves to the exchange,
         // where an allocating thread takes it without a lock.
         uint32_t b = im.batch[k];
-        CacheOps::exchange_put(im, k, o.stack, b);
+        CacheOps::exchange_put(im, k, o.stack, b, p.epoch_.load(std::memory_order_relaxed));
         o.moved.add(-static_cast<uint64_t>(b));
         std::memmove(o.stack, o.stack + b, (n - b) * sizeof(Vec*));
         n -= b;
@@ -901,11 +919,19 @@ size_t Pool::on_pressure() {
 }
 
 void Pool::maintain() {
-  // Vectors released during epoch e are purged once epoch >= e + 3: idle
-  // for [interval, 1.5 x interval) with a tick of interval / 2.
+  // Idle time is stamped (with the epoch) when a vector leaves a thread
+  // stack -- a flush, a full stack's batch to the exchange, a release on a
+  // thread without a cache -- not on every release, which kept two
+  // instructions and a load of the pool's epoch on the inline hit path.
+  // Every tick asks every stack to flush, so a vector released in epoch e
+  // by a thread that keeps using the pool is stamped e or e + 1. Purged
+  // once epoch >= stamp + kPurgeTicks, with a tick of interval / 4: idle
+  // for (interval, 1.5 x interval]. (A thread idle across ticks keeps its
+  // stack unflushed, and out of purge's reach, until its next operation,
+  // with or without release stamps.)
   epoch_.fetch_add(1, std::memory_order_relaxed);
   CacheEngine::request_flushes(*this, tcache());
-  if (opts_.purge_interval_ms > 0) CacheEngine::drop_idle(*this, SIZE_MAX, 3, true);
+  if (opts_.purge_interval_ms > 0) CacheEngine::drop_idle(*this, SIZE_MAX, kPurgeTicks, true);
   if (waiters_.load(std::memory_order_seq_cst) != 0) CacheEngine::offer_waiters(*this);
 }
 
@@ -930,7 +956,7 @@ Pool::Pool(const PoolOptions& opts, Budget* global)
     impl_->batch[k] = b;
     impl_->cap[k] = k >= 9 ? 1 : 2 * b;
   }
-  impl_->tick_ms = opts_.purge_interval_ms > 0 ? std::max<long>(1, opts_.purge_interval_ms / 2) : 1000;
+  impl_->tick_ms = opts_.purge_interval_ms > 0 ? std::max<long>(1, opts_.purge_interval_ms / kTicksPerInterval) : 1000;
   Registry& r = registry();
   id_ = r.next_id.fetch_add(1, std::memory_order_relaxed);
   {

@@ -36,7 +36,7 @@ struct Pool::Impl {
   uint32_t cap[kOrders] = {};
   uint32_t batch[kOrders] = {};
   Exchange xchg[kOrders];
-  long tick_ms = 0;  // maintenance period (purge_interval / 2)
+  long tick_ms = 0;  // maintenance period (purge_interval / 4)
 
   // mu guards: shared[], tcs, dead_*, chain_free.
   std::mutex mu;

@@ -1,5 +1,5 @@
 // pressure.cpp - the pool's maintenance thread: idle purge every
-// purge_interval / 2, and the memory-pressure watcher (Linux PSI trigger, or
+// purge_interval / 4, and the memory-pressure watcher (Linux PSI trigger, or
 // cgroup v2 memory.events) that shrinks cached vectors to the low watermark.
 // Where neither is usable the pool works without it: watch_pressure returns
 // the error and logs it once per process.

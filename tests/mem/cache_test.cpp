@@ -10,6 +10,7 @@
 #include <memory>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "cache_testing.hpp"
 
@@ -245,6 +246,48 @@ TEST(CachePurge, IdleVectorsReturnToTheSource) {
   }
   EXPECT_EQ(src.out(), 0u);
   EXPECT_GE(p.stats().order[1].purged, 1u);
+  EXPECT_TRUE(p.check_invariants());
+}
+
+// Idle time is stamped when vectors leave a thread stack, not on release;
+// purge must still free a vector only after a whole interval idle, and
+// within 1.5 intervals. Ticks are driven by hand (maintain(), one tick each,
+// 4 per interval); the interval is an hour so the maintenance thread never
+// ticks during the test. Three ways a released vector leaves its stack:
+// this thread's flush (a tick asks for it), a freeing thread's exit, and a
+// full stack's batch going to the exchange.
+TEST(CachePurge, IdleBetweenOneAndOneAndAHalfIntervals) {
+  ScriptedSource src(1024, {});
+  PoolOptions o = quiet_opts(&src);
+  o.purge_interval_ms = 3600 * 1000;
+  Pool p(o);
+  Vec* own = nullptr;
+  ASSERT_EQ(p.alloc(4096, 0, nullptr, &own), 0);
+  Vec* exiting = nullptr;
+  ASSERT_EQ(p.alloc(2 * 4096, 0, nullptr, &exiting), 0);
+  // Order 2 (16 KiB): batches of 32, a stack holds 64; 65 frees on one
+  // thread send the oldest 32 to the exchange.
+  std::vector<Vec*> many(65);
+  for (Vec*& v : many) ASSERT_EQ(p.alloc(4 * 4096, 0, nullptr, &v), 0);
+  const size_t pages = 1 + 2 + 65 * 4;
+  ASSERT_EQ(src.out(), pages);
+  // Two intervals in use first: a vector whose idle time were counted from
+  // anything older than its release would go at the first tick below.
+  for (int tick = 0; tick < 8; ++tick) p.maintain();
+  own->release();  // into this thread's stack
+  std::thread([exiting] { exiting->release(); }).join();  // stack flushed at thread exit
+  std::thread([&many] {
+    for (Vec* v : many) v->release();
+  }).join();
+  ASSERT_EQ(src.out(), pages);
+  for (int tick = 1; tick <= 4; ++tick) {  // up to one interval: nothing goes
+    p.maintain();
+    EXPECT_EQ(src.out(), pages) << "purged after " << tick << " ticks";
+  }
+  p.maintain();
+  p.maintain();  // 1.5 intervals: everything has gone
+  EXPECT_EQ(src.out(), 0u);
+  EXPECT_EQ(p.stats().total.purged, 67u);
   EXPECT_TRUE(p.check_invariants());
 }
 
