@@ -39,6 +39,11 @@ def load(paths):
     return res, load_avg
 
 
+def fmt(ns):
+    """CPU ns for the tables: one decimal below 100 ns, whole ns above."""
+    return f"{ns:.1f}" if ns < 100 else f"{ns:.0f}"
+
+
 def median(runs):
     """(median ns, worst minflt/op) over the rounds of one subject and row."""
     ns = sorted(r[0] for r in runs)
@@ -74,7 +79,7 @@ def main(paths):
         row = [w]
         for s in subjects:
             v = res.get((s, w))
-            row.append((f"{v[0]:.1f}" if v[0] < 100 else f"{v[0]:.0f}") if v else "-")
+            row.append(fmt(v[0]) if v else "-")
         sgv = res.get(("sgv", w))
         ideal = res.get(("ideal", w))
         gen = [(res[(g, w)][0], g) for g in GENERAL if (g, w) in res]
@@ -97,7 +102,7 @@ def main(paths):
         print("| workload | " + " | ".join(subjects) + " |")
         print("|" + "---|" * (len(subjects) + 1))
         for w in workloads:
-            cells = [", ".join(f"{r[0]:.3g}" for r in runs.get((s, w), [])) or "-" for s in subjects]
+            cells = [", ".join(fmt(r[0]) for r in runs.get((s, w), [])) or "-" for s in subjects]
             print(f"| {w} | " + " | ".join(cells) + " |")
     print()
     if load_avg:
