@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <thread>
@@ -485,37 +486,6 @@ class ConnBackpressure : public ::testing::Test {
   std::unique_ptr<Initiator> ini_;
 };
 
-// A session budget of one command's buffer: the second command cannot get
-// memory until the first one's vector is back. It must wait (the socket
-// stops being read, MaxCmdSN holds), not fail, and then complete.
-TEST_F(ConnBackpressure, CommandWaitsForMemoryInsteadOfFailing) {
-  Initiator& ini = *ini_;
-  auto a = pattern(65536, 1), b = pattern(65536, 2);
-  uint8_t cdb[16];
-  uint32_t itt1, itt2, itt3;
-  cdb_rw10(cdb, 0x2a, 0, 128);
-  ASSERT_TRUE(ini.scsi(cdb, 65536, false, true, &itt1, a.data(), 65536, true));
-  cdb_rw10(cdb, 0x2a, 128, 128);
-  ASSERT_TRUE(ini.scsi(cdb, 65536, false, true, &itt2, b.data(), 65536, true));
-  cdb_rw10(cdb, 0x2a, 256, 128);
-  ASSERT_TRUE(ini.scsi(cdb, 65536, false, true, &itt3, a.data(), 65536, true));
-  std::vector<uint32_t> done;
-  for (int i = 0; i < 3; ++i) {
-    Pdu p;
-    ASSERT_TRUE(ini.recv(p));
-    ASSERT_EQ(p.op(), Op::scsi_rsp);
-    EXPECT_EQ(p.h.status(), 0);
-    done.push_back(p.h.itt());
-  }
-  EXPECT_EQ(done, (std::vector<uint32_t>{itt1, itt2, itt3}));
-  std::vector<uint8_t> back(65536);
-  cdb_rw10(cdb, 0x28, 128, 128);
-  EXPECT_EQ(ini.run(cdb, 65536, true, false, nullptr, back.data(), nullptr, 0), 0);
-  EXPECT_EQ(back, b);
-  std::string s = srv_->stats_dump();
-  EXPECT_EQ(s.find("mem_waits=0\n"), std::string::npos) << s.substr(0, 400);
-}
-
 // The deadlock the reader block could make: a WRITE holds the whole session
 // budget and waits for its solicited Data-Out, and the next command needs
 // memory. If sgvd stopped reading to wait for it, the Data-Out behind that
@@ -716,8 +686,9 @@ void three_writes(Initiator& ini, const uint64_t luns[3]) {
   }
 }
 
-std::unique_ptr<Initiator> logged_in(uint16_t port) {
+std::unique_ptr<Initiator> logged_in(uint16_t port, uint32_t isid = 0x1234) {
   auto ini = std::make_unique<Initiator>(port);
+  ini->isid_ = isid;
   EXPECT_TRUE(ini->login());
   uint8_t tur[16] = {};
   for (uint64_t lun : {0, 1}) {  // consume each LUN's power-on unit attention
@@ -791,6 +762,55 @@ TEST(ConnBudgets, SessionLimitSpansItsLuns) {
   std::string s = srv.stats_dump();
   EXPECT_EQ(stat_of(s, "budget.t0.lun0.refusals"), 0u) << s;
   EXPECT_EQ(stat_of(s, "budget.t0.lun1.refusals"), 0u) << s;
+  srv.stop();
+}
+
+// Polls the stats until `key` reaches `at_least`: for a state the server
+// must reach whatever the thread timing (the deadline only ends a failing
+// run, it decides nothing in a passing one).
+bool stat_reaches(const server::Server& srv, const std::string& key, uint64_t at_least) {
+  for (int i = 0; i < 10000; ++i) {
+    uint64_t v = stat_of(srv.stats_dump(), key);
+    if (v != ~uint64_t{0} && v >= at_least) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
+}
+
+// LUN 0's limit is one command's buffer. Session A's write takes all of it
+// and awaits its Data-Out (hold_write), so the buffer cannot come back until
+// the test sends that data. Session B's write, with all its data, then
+// cannot get memory; B's connection has no command awaiting Data-Out, so
+// the command waits (B's reader stops, MaxCmdSN holds) instead of failing,
+// and completes once A's data is in and A's buffer is back.
+TEST(ConnBudgets, CommandWaitsForMemoryInsteadOfFailing) {
+  server::Server srv(two_lun_config(65536, 0, 0));
+  ASSERT_EQ(srv.start(), 0);
+  uint16_t port = srv.bound_portals().at(0).second;
+  auto a = logged_in(port, 0x2001), b = logged_in(port, 0x2002);
+  auto da = pattern(65536, 7), db = pattern(65536, 8);
+  HeldWrite w;
+  ASSERT_NO_FATAL_FAILURE(hold_write(*a, wire_lun(0), 0, da, &w));
+  uint8_t cdb[16];
+  uint32_t itt_b;
+  cdb_rw10(cdb, 0x2a, 128, 128);
+  ASSERT_TRUE(b->scsi(cdb, 65536, false, true, &itt_b, db.data(), 65536, true));
+  // Certain to happen: A holds the memory until hand_over below.
+  ASSERT_TRUE(stat_reaches(srv, "mem_waits", 1)) << srv.stats_dump();
+  ASSERT_NO_FATAL_FAILURE(hand_over(*a, w));
+  EXPECT_EQ(responses(*a, 1), (std::map<uint32_t, int>{{w.itt, 0}}));
+  Pdu rb;
+  ASSERT_TRUE(b->recv(rb));
+  ASSERT_EQ(rb.op(), Op::scsi_rsp);
+  EXPECT_EQ(rb.h.itt(), itt_b);
+  EXPECT_EQ(rb.h.status(), 0);
+  std::vector<uint8_t> back(65536);
+  for (auto [lba, want] : {std::pair{0u, &da}, std::pair{128u, &db}}) {
+    cdb_rw10(cdb, 0x28, lba, 128);
+    EXPECT_EQ(b->run(cdb, 65536, true, false, nullptr, back.data(), nullptr, 0), 0);
+    EXPECT_EQ(back, *want);
+  }
+  EXPECT_EQ(stat_of(srv.stats_dump(), "budget.t0.lun0.peak"), 65536u);
   srv.stop();
 }
 
