@@ -182,8 +182,9 @@ struct Scratch {
 enum GateState : uint8_t {
   kGateNone = 0,
   kGateCounted = 1,  // a write in flight: finish() uncounts it
-  kGateParked = 2,   // on the park list; resume re-runs its exec
+  kGateParked = 2,   // a write on the park list; resume re-runs its exec
   kGateOwner = 3,    // a CAW that holds the gate, writes drained
+  kGateParkedCaw = 4,  // a CAW on the park list, resumed in its turn holding the gate
 };
 // The rest of core_scratch after Scratch: WRITE SAME's ring of segments that
 // repeat the one data-out block, so a chunk of blocks goes out in one Io.
@@ -237,9 +238,10 @@ struct Target::Impl {
 
 // WriteGate (gate.cpp). A write calls gate_enter() right before it changes
 // the medium: true, go on (finish() uncounts it); false, parked, the task's
-// exec runs again on resume. A CAW calls caw_acquire(): true, it holds the
-// gate; false, parked (resumed holding the gate, or to try again). It calls
-// caw_release() when done, before finish().
+// exec runs again on resume (counted in flight already: gate_enter() then
+// returns true). A CAW calls caw_acquire(): true, it holds the gate; false,
+// parked (resumed holding the gate). It calls caw_release() when done,
+// before finish(); the release hands the gate on in arrival order.
 bool gate_enter(Task& t);
 void gate_exit(Task& t);
 bool caw_acquire(Task& t);

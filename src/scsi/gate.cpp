@@ -6,6 +6,15 @@
 // its resume after unlocking. A write that backs off the fast path, or
 // finishes, while the gate is closed rechecks under mu whether it was the
 // last one in flight the draining CAW waits for.
+//
+// Parked work goes on in arrival order: a releasing CAW hands the gate on
+// itself instead of opening it to a race. The writes at the head of the
+// park list are counted in flight on their behalf (admitted) and the first
+// CAW behind them becomes the draining one, so a CAW arriving later (or a
+// write arriving later) queues behind both; with no CAW parked the gate
+// opens with the admitted writes already counted, and a new CAW drains
+// them first. Under a steady stream of CAWs (ATS heartbeats from many
+// hosts) nothing parked is overtaken, so nothing starves.
 #include "scsi/core.hpp"
 
 namespace sgv::scsi {
@@ -29,9 +38,9 @@ int64_t in_flight(const WriteGate& g) {
   return sum;
 }
 
-void park(WriteGate& g, Task& t) {
+void park(WriteGate& g, Task& t, GateState as) {
   Scratch& s = scratch(t);
-  s.gate = kGateParked;
+  s.gate = as;
   s.gate_next = nullptr;
   if (g.park_tail)
     scratch(*g.park_tail).gate_next = &t;
@@ -61,6 +70,8 @@ void wake(Task& t) {
 bool gate_enter(Task& t) {
   WriteGate& g = lun_of(t)->gate;
   Scratch& s = scratch(t);
+  // Resumed after a CAW's release admitted it: already counted in its turn.
+  if (s.gate == kGateCounted) [[unlikely]] return true;
   unsigned slot = my_slot();
   g.slots[slot].n.fetch_add(1, std::memory_order_seq_cst);
   if (!g.closed.load(std::memory_order_seq_cst)) [[likely]] {
@@ -80,7 +91,7 @@ bool gate_enter(Task& t) {
       s.gate_slot = uint8_t(slot);
       return true;
     }
-    park(g, t);
+    park(g, t, kGateParked);
     drained = take_drained(g);  // our back-off may have been what it waited for
   }
   // t may already be resumed elsewhere: not touched again.
@@ -106,7 +117,7 @@ bool caw_acquire(Task& t) {
   WriteGate& g = lun_of(t)->gate;
   std::lock_guard<std::mutex> lk(g.mu);
   if (g.closed.load(std::memory_order_relaxed)) {
-    park(g, t);  // another CAW holds it: try again when it opens
+    park(g, t, kGateParkedCaw);  // another CAW holds it: resumed holding it, in turn
     return false;
   }
   g.closed.store(true, std::memory_order_seq_cst);
@@ -121,20 +132,40 @@ bool caw_acquire(Task& t) {
 void caw_release(Task& t) {
   WriteGate& g = lun_of(t)->gate;
   scratch(t).gate = kGateNone;
-  Task* list;
+  Task* admitted = nullptr;  // the writes parked ahead of the next CAW, in order
+  Task* drained = nullptr;
   {
     std::lock_guard<std::mutex> lk(g.mu);
-    g.closed.store(false, std::memory_order_seq_cst);
-    list = g.park_head;
-    g.park_head = g.park_tail = nullptr;
+    unsigned slot = my_slot();
+    Task* last = nullptr;
+    Task* p = g.park_head;
+    for (; p && scratch(*p).gate == kGateParked; p = scratch(*p).gate_next) {
+      // Counted under mu with the gate closed: the next CAW's sum sees it.
+      g.slots[slot].n.fetch_add(1, std::memory_order_seq_cst);
+      scratch(*p).gate = kGateCounted;
+      scratch(*p).gate_slot = uint8_t(slot);
+      if (!last) admitted = p;
+      last = p;
+    }
+    if (last) scratch(*last).gate_next = nullptr;
+    if (p) {
+      // The oldest parked CAW: the gate stays closed for it, and it runs
+      // once the writes admitted ahead of it are done.
+      g.park_head = scratch(*p).gate_next;
+      if (!g.park_head) g.park_tail = nullptr;
+      g.draining = p;
+      drained = take_drained(g);
+    } else {
+      g.park_head = g.park_tail = nullptr;
+      g.closed.store(false, std::memory_order_seq_cst);
+    }
   }
-  // Everything parked tries again: writes go through unless another CAW
-  // closed the gate meanwhile; the CAWs race for it and the losers park.
-  while (list) {
-    Task* next = scratch(*list).gate_next;  // read first: once woken, list is not ours
-    wake(*list);
-    list = next;
+  while (admitted) {
+    Task* next = scratch(*admitted).gate_next;  // read first: once woken, it is not ours
+    wake(*admitted);
+    admitted = next;
   }
+  if (drained) wake(*drained);
 }
 
 void resume_task(Target::Impl& im, Task& t) {

@@ -331,7 +331,7 @@ void compare_then_write(Task& t, Lun& l, const Scratch& s) {
     return finish(t);
   }
   // Parked unless it holds the gate now: resumed holding it (writes in flight
-  // drained) or to try again (another CAW had it), and back here either way.
+  // drained, and the CAWs parked before it done), back here.
   if (s.gate != kGateOwner && !caw_acquire(t)) return;
   compare_then_write(t, l, s);
   caw_release(t);
