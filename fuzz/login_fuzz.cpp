@@ -1,9 +1,14 @@
 // fuzz/login_fuzz.cpp - drives the login state machine and, once in full
 // feature phase, the Text exchange with a sequence of fuzzed requests.
 // Input: records of [48-byte BHS][2-byte big-endian data length][data].
+// Odd-sized inputs log in with the real ChapAuthenticator: fixed
+// credentials and a fixed challenge source (CHAP_I 160, CHAP_C a1..b0), so
+// the seeds fuzz/gen_login_seeds.py writes carry right answers and reach
+// CHAP_N/CHAP_R checking, hex and base64 values and the mutual exchange.
 #include <cstdlib>
 #include <cstring>
 
+#include "iscsi/chap.hpp"
 #include "iscsi/discovery.hpp"
 #include "iscsi/login.hpp"
 
@@ -24,20 +29,21 @@ struct Dir : TargetDirectory {
   TargetEntry entry(size_t i) const override { return {i ? "iqn.t:b" : "iqn.t:a", kPortals}; }
   bool session_exists(uint64_t, uint16_t tsih) const override { return tsih == 1; }
   uint16_t create_session(const SessionParams&) override { return 5; }
-};
-
-struct Auth : Authenticator {
-  std::string_view method() const override { return "CHAP"; }
-  bool required(std::string_view t, std::string_view) const override { return t == "iqn.t:a"; }
-  Step step(const TextPairs& in, TextWriter& out) override {
-    if (in.find("CHAP_A")) {
-      out.add("CHAP_A", "5");
-      return Step::more;
-    }
-    const KeyValue* r = in.find("CHAP_R");
-    return r && r->value == "0x01" ? Step::done : Step::failed;
+  // Target a: one-way or mutual; target b: one-way only (no mutual secret).
+  bool chap(std::string_view t, ChapCredentials& out) const override {
+    if (t == "iqn.t:a") out = {"user-a", "secret-a-0123", "target-a", "mutual-a-4567"};
+    else if (t == "iqn.t:b") out = {"user-b", "secret-b-0123", {}, {}};
+    else return false;
+    return true;
   }
 };
+
+// The same bytes every run: 0xa0, 0xa1, ... from the start of each input.
+uint8_t g_next_random;
+bool fixed_random(std::span<uint8_t> out) {
+  for (uint8_t& b : out) b = g_next_random++;
+  return true;
+}
 
 }  // namespace
 
@@ -48,7 +54,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return l;
   }();
   Dir dir;
-  Auth auth;
+  g_next_random = 0xa0;
+  ChapAuthenticator auth(dir, &fixed_random);
   Login login(lim, dir, size % 2 ? &auth : nullptr, 16384);
   TextExchange* text = nullptr;
   alignas(TextExchange) static unsigned char text_mem[sizeof(TextExchange)];

@@ -169,8 +169,9 @@ Authenticator::Step ChapAuthenticator::send_challenge(const TextPairs& in, TextW
   // negotiate: the login ends as an authentication failure (not
   // CHAP_A=Reject and a wait for an initiator that cannot go on).
   if (!list_has(a->value, "5")) return Step::failed;
+  RandomFn random = random_ ? random_ : &fill_random;
   uint8_t id = 0;
-  if (!fill_random({&id, 1}) || !fill_random(challenge_)) return Step::failed;
+  if (!random({&id, 1}) || !random(challenge_)) return Step::failed;
   id_ = id;
   char c[2 + 2 * kChallengeLen];
   append_hex("0x", challenge_, c);

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <array>
+#include <span>
 #include <cstdint>
 #include <string_view>
 
@@ -28,8 +29,13 @@ Md5::Digest chap_response(uint8_t id, std::string_view secret, std::span<const u
 
 class ChapAuthenticator final : public Authenticator {
  public:
+  // Fills the span with unpredictable bytes; false when it cannot.
+  using RandomFn = bool (*)(std::span<uint8_t>);
   // dir must outlive it; its chap() says whether (and with what) to ask.
-  explicit ChapAuthenticator(const TargetDirectory& dir) : dir_(dir) {}
+  // random: where CHAP_I and CHAP_C come from, the kernel's getrandom()
+  // when null. Only a fuzz harness passes its own, a fixed one, so that its
+  // seeds can carry right answers and reach the checks behind them.
+  explicit ChapAuthenticator(const TargetDirectory& dir, RandomFn random = nullptr) : dir_(dir), random_(random) {}
 
   std::string_view method() const override { return "CHAP"; }
   bool required(std::string_view target, std::string_view initiator) const override;
@@ -43,6 +49,7 @@ class ChapAuthenticator final : public Authenticator {
   Step check_response(const TextPairs& in, TextWriter& out);
 
   const TargetDirectory& dir_;
+  RandomFn random_;
   // What required() looked up, for step(): required() is a const query in
   // the Authenticator interface, but it is also the one place the login
   // names the target, so the lookup is kept here.

@@ -319,3 +319,52 @@ TEST(ChapDecode, ResponseIsMd5OfIdSecretChallenge) {
 }
 
 }  // namespace
+
+namespace {
+
+// Each call yields 0x40, 0x41, ...: CHAP_I 64, CHAP_C 0x40..0x4f.
+bool counting_source(std::span<uint8_t> out) {
+  uint8_t v = 0x40;
+  for (uint8_t& b : out) b = v++;
+  return true;
+}
+bool failing_source(std::span<uint8_t>) { return false; }
+
+// A login whose authenticator draws from `source`, after the leading keys
+// and CHAP_A in one request (out refers to the login's memory).
+struct SourcedLogin {
+  ChapDir dir;
+  ChapAuthenticator auth;
+  TargetLimits lim;
+  Login login{lim, dir, &auth};
+  Login::Output out;
+  explicit SourcedLogin(ChapAuthenticator::RandomFn source) : auth(dir, source) {
+    std::string lead = kv({"InitiatorName=iqn.2024-01.test:host", "TargetName=iqn.2024-01.test:disk",
+                           "AuthMethod=CHAP", "CHAP_A=5"});
+    login.on_request(req(Stage::security, Stage::operational, false),
+                     {reinterpret_cast<const uint8_t*>(lead.data()), lead.size()}, out);
+  }
+};
+
+// The challenge source can be replaced (the login fuzzer's fixed one, so its
+// seeds can answer right): what it yields is what goes out.
+TEST(ChapSource, ChallengeComesFromTheGivenSource) {
+  SourcedLogin s(&counting_source);
+  ASSERT_EQ(status(s.out), 0);
+  std::string text(reinterpret_cast<const char*>(s.out.data.data()), s.out.data.size());
+  TextPairs p;
+  ASSERT_EQ(parse_text(text, p), TextStatus::ok);
+  ASSERT_TRUE(p.find("CHAP_I") && p.find("CHAP_C"));
+  EXPECT_EQ(p.find("CHAP_I")->value, "64");
+  EXPECT_EQ(p.find("CHAP_C")->value, "0x404142434445464748494a4b4c4d4e4f");
+}
+
+// No randomness, no challenge: the login fails rather than send a
+// predictable one.
+TEST(ChapSource, SourceFailureFailsTheLogin) {
+  SourcedLogin s(&failing_source);
+  EXPECT_EQ(status(s.out), 0x0201);
+  EXPECT_EQ(s.out.action, Login::Action::send_and_close);
+}
+
+}  // namespace
