@@ -50,6 +50,12 @@ bool Conn::pdu_tmf() {
     case TmfFunc::abort_task_set:
     case TmfFunc::clear_task_set:
     case TmfFunc::lun_reset:
+      // SAM: INCORRECT LOGICAL UNIT NUMBER, which RFC 7143 11.6.1 answers
+      // as "LUN does not exist" (not "complete": nothing was reset).
+      if (!target_->has_lun(lun)) {
+        resp = TmfResponse::no_lun;
+        break;
+      }
       each_cmd([&](Cmd& c) {
         if (lun_of(c) == lun) kill(c);
       });

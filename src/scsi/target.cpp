@@ -153,6 +153,8 @@ std::vector<uint64_t> Target::lun_ids() const {
   return v;
 }
 
+bool Target::has_lun(uint64_t wire_lun) const { return impl_->lun(decode_lun(wire_lun)) != nullptr; }
+
 Nexus* Target::open_nexus(std::string_view initiator_port_name) {
   auto* n = new Nexus();
   n->initiator = std::string(initiator_port_name);

@@ -44,6 +44,8 @@ class Target {
   // 0, -EEXIST (id taken) or -EINVAL (bad block size, backend size not a multiple).
   int add_lun(LunConfig cfg);
   std::vector<uint64_t> lun_ids() const;
+  // Whether the LUN as sent on the wire (8-byte SAM LUN) addresses one of ours.
+  bool has_lun(uint64_t wire_lun) const;
 
   // One per I_T nexus (iSCSI session). A new nexus starts with a POWER ON
   // RESET unit attention on every LUN, as SAM requires.

@@ -391,6 +391,33 @@ TEST_F(ConnTest, LunResetWhileWriteAwaitsData) {
   EXPECT_EQ(ini->run(tur, 0, false, false, nullptr, nullptr, nullptr, 0), 0);
 }
 
+// A LUN-scoped task management function on a LUN the target does not have
+// answers "LUN does not exist" (RFC 7143 11.6.1; SAM's INCORRECT LOGICAL
+// UNIT NUMBER), not "function complete", and the session serves on.
+TEST_F(ConnTest, LunScopedTmfOnAMissingLunSaysNoLun) {
+  auto ini = session();
+  uint32_t itt = 0x80;
+  for (uint8_t fn : {2, 4, 5}) {  // ABORT TASK SET, CLEAR TASK SET, LUN RESET
+    for (uint64_t lun : {uint64_t(7) << 48, uint64_t(0)}) {  // LUN 7: none; LUN 0: ours
+      Bhs h{};
+      h.set_opcode(Op::tmf_req, true);
+      h.set_flags(uint8_t(0x80 | fn));
+      h.set_itt(++itt);
+      h.set_lun(lun);
+      h.set32(24, ini->cmd_sn_);
+      ASSERT_TRUE(ini->send(h));
+      Pdu p;
+      ASSERT_TRUE(ini->recv(p));
+      EXPECT_EQ(p.op(), Op::tmf_rsp);
+      EXPECT_EQ(p.h.itt(), itt);
+      uint8_t want = lun ? uint8_t(iscsi::TmfResponse::no_lun) : uint8_t(iscsi::TmfResponse::complete);
+      EXPECT_EQ(p.h.response(), want) << "function " << int(fn) << " lun " << (lun >> 48);
+    }
+  }
+  uint8_t tur[16] = {};
+  EXPECT_EQ(ini->run(tur, 0, false, false, nullptr, nullptr, nullptr, 0), 0);
+}
+
 TEST_F(ConnTest, ReinstatementClosesTheOldConnection) {
   auto a = session();
   Initiator b(port_);
