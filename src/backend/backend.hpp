@@ -45,9 +45,12 @@ class Backend {
   virtual void submit(Io& io) = 0;
   // Zero-copy read: describe [offset, offset+len) as segments of the backend's
   // own memory that stay valid while the LUN exists. Returns the number of
-  // segments written to out (<= cap), or 0 if the backend cannot (then the
-  // caller supplies a buffer and submits a read).
+  // segments written to out (<= cap), or 0 if the backend cannot for this
+  // range (then the caller supplies a buffer and submits a read): a file LUN
+  // on tmpfs maps only ranges without holes.
   virtual unsigned map_read(uint64_t /*offset*/, uint64_t /*len*/, Seg* /*out*/, unsigned /*cap*/) { return 0; }
+  // Whether map_read may ever succeed (the SCSI core asks once per LUN).
+  virtual bool can_map_read() const { return false; }
   // Blocking flush used at shutdown; 0 or -errno.
   virtual int flush_sync() = 0;
   // Blocking read for rare slow-path commands (VERIFY, compare); 0 or -errno.
@@ -57,7 +60,8 @@ class Backend {
   // return. 0 or -errno.
   virtual int write_sync(uint64_t offset, const Seg* segs, unsigned nsegs, bool fua) = 0;
   // Payload bytes this backend copied in user space (debug counter; file and
-  // null must stay at 0, ram copies writes into its store by design).
+  // null must stay at 0, ram copies writes into its store by design; reads
+  // through map_read are copied by the kernel, into the socket).
   virtual uint64_t bytes_copied() const { return 0; }
 };
 

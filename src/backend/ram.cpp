@@ -44,6 +44,7 @@ class RamBackend final : public Backend {
     out[0].len = len;
     return 1;
   }
+  bool can_map_read() const override { return true; }
 
   int flush_sync() override { return 0; }
 

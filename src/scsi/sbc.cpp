@@ -3,9 +3,10 @@
 // SAME, UNMAP.
 //
 // READ and WRITE are the data path. Budget for prep_read/prep_write: one CDB
-// decode by length, two range compares, a handful of stores; exec_read on a
-// zero-copy backend is one map_read call; otherwise one Io submitted from
-// Task::core_scratch. Nothing here allocates.
+// decode by length, two range compares, a handful of stores, and on a
+// zero-copy backend one map_read call (then exec_read only finishes);
+// otherwise exec_read submits one Io from Task::core_scratch. Nothing here
+// allocates.
 #include <algorithm>
 
 #include "scsi/core.hpp"
@@ -165,8 +166,19 @@ bool prep_read(Target::Impl& im, Task& t) {
   Scratch& s = scratch(t);
   s.lba = rw.lba;
   s.nblocks = rw.n;
-  t.backend_buffer = l.zero_copy_read && rw.n;
-  return need_data(t, Dir::in, uint32_t(rw.n << l.bs_shift));
+  uint32_t data_len = uint32_t(rw.n << l.bs_shift);
+  if (l.zero_copy_read && rw.n) {
+    // Mapped now, so that a range the backend cannot map (a hole of a file
+    // LUN) still gets the buffer the transport allocates after prepare().
+    uint32_t len = std::min(t.edtl, data_len);
+    unsigned n = len ? l.be->map_read(s.lba << l.bs_shift, len, t.inline_segs, kTaskInlineSegs) : 0;
+    t.backend_buffer = n || !len;
+    if (n) {
+      t.segs = t.inline_segs;
+      t.nsegs = n;
+    }
+  }
+  return need_data(t, Dir::in, data_len);
 }
 
 void exec_read(Target::Impl&, Task& t) {
@@ -175,12 +187,8 @@ void exec_read(Target::Impl&, Task& t) {
   uint64_t off = s.lba << l.bs_shift;
   if (t.data_len == 0) return finish(t);
   if (t.backend_buffer) {
-    uint32_t len = std::min(t.edtl, t.data_len);
-    unsigned n = len ? l.be->map_read(off, len, t.inline_segs, kTaskInlineSegs) : 0;
-    t.segs = t.inline_segs;
-    t.nsegs = n;
+    // segs point into the backend's memory since prepare (prep_read).
     t.xfer_len = t.data_len;
-    if (len && !n) check(t, sk::hardware_error, asc::internal_failure);
     return finish(t);
   }
   uint64_t len = std::min<uint64_t>(total_len(SegSpan(t.segs, t.nsegs)), t.data_len);

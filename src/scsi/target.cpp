@@ -130,8 +130,7 @@ int Target::add_lun(LunConfig cfg) {
     l->serial = cfg.serial.substr(0, 32);
   }
   l->product = cfg.product.substr(0, 16);
-  Seg probe;
-  l->zero_copy_read = cfg.backend->map_read(0, cfg.block_size, &probe, 1) == 1;
+  l->zero_copy_read = cfg.backend->can_map_read();
   l->be = std::move(cfg.backend);
   l->im = impl_.get();
   Lun* raw = l.get();

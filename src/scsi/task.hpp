@@ -11,7 +11,7 @@
 //   3. transport provides the data buffer in segs/nsegs: for Dir::out it has
 //      received min(edtl, data_len) bytes into it; for Dir::in it allocated
 //      min(edtl, data_len) bytes, unless prepare set backend_buffer, in which
-//      case execute() points segs at the backend's own memory (inline_segs).
+//      case prepare pointed segs at the backend's own memory (inline_segs).
 //   4. transport calls Target::execute(); on completion the core sets status,
 //      sense, xfer_len and calls task.done (inline or later, same thread).
 //      A command may have to wait for another one (a write while a COMPARE
@@ -78,7 +78,7 @@ struct Task {
   // --- set by prepare()
   Dir dir = Dir::none;
   uint32_t data_len = 0;         // bytes the CDB transfers
-  bool backend_buffer = false;   // Dir::in: execute() supplies segs itself
+  bool backend_buffer = false;   // Dir::in: prepare() set segs to the backend's memory
   void* lun_obj = nullptr;       // core-private: the resolved LUN
   uint8_t op_index = 0;          // core-private: the command table row
 

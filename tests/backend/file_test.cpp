@@ -3,10 +3,12 @@
 // punching seen by SEEK_HOLE, short/failed reads turned into -EIO, and the
 // no-copy guarantee (bytes_copied stays 0); the inline path (tmpfs served by
 // blocking calls, RWF_NOWAIT elsewhere) with short transfers, -EAGAIN handed
-// to the ring mid-command, errors, FUA and flush.
+// to the ring mid-command, errors, FUA and flush; zero-copy reads of tmpfs
+// files through their mapping (map_read), never over a hole.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/magic.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -592,6 +594,181 @@ TEST(FileInline, DirectIoAndNonFilesUseTheRing) {
   unlink(path.c_str());
   if (!be) GTEST_SKIP() << "O_DIRECT not available here: " << err;
   EXPECT_STREQ(ft::file_io_path(*be), "ring");
+}
+
+// ---- map_read on tmpfs: the file's own pages, data only
+
+long file_blocks(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 ? long(st.st_blocks) : -1;
+}
+
+long thread_minor_faults() {
+  struct rusage ru;
+  getrusage(RUSAGE_THREAD, &ru);
+  return ru.ru_minflt;
+}
+
+// What the transport does with a mapped segment: the kernel copies it into a
+// socket (here a pipe). Returns the bytes that came out, or {} when the
+// kernel's copy failed (errno kept for the caller); *faults: the minor page
+// faults the copy took.
+std::vector<uint8_t> kernel_read(const Seg& s, long* faults = nullptr) {
+  int p[2];
+  if (pipe(p) != 0) return {};
+  std::vector<uint8_t> out;
+  long f0 = thread_minor_faults();
+  ssize_t w = write(p[1], s.addr, s.len);  // s.len fits the pipe in these tests
+  int e = errno;
+  if (faults) *faults = thread_minor_faults() - f0;
+  if (w > 0) {
+    out.resize(size_t(w));
+    EXPECT_EQ(read(p[0], out.data(), out.size()), w);
+  }
+  close(p[0]);
+  close(p[1]);
+  errno = e;
+  return out;
+}
+
+// A never-written tmpfs LUN is mapped but maps nothing (its reads copy and
+// allocate nothing); written pages are mapped and read back what was written,
+// ranges with any unwritten page are refused, UNMAP takes its whole pages
+// back, and nothing maps past the end.
+TEST(FileMap, TmpfsMapsWrittenPagesOnly) {
+  if (!shm_is_tmpfs()) GTEST_SKIP() << "/dev/shm is not a tmpfs here";
+  TmpFile f("/dev/shm");
+  ASSERT_FALSE(f.path.empty());
+  int err = 0;
+  auto be = make_file({f.path, 1 << 20}, &err);
+  ASSERT_TRUE(be) << err;
+  EXPECT_TRUE(be->can_map_read());
+  Seg m[4];
+  EXPECT_EQ(be->map_read(0, 4096, m, 4), 0u);  // a hole: mapping it would allocate
+  std::vector<uint8_t> rd(64 << 10, 0xee);
+  Seg rs{rd.data(), rd.size()};
+  Io r = rw_io(Io::Op::read, 0, &rs, 1, rd.size());
+  ASSERT_EQ(run(*be, r), 0);
+  EXPECT_EQ(rd, std::vector<uint8_t>(rd.size(), 0));
+  EXPECT_EQ(file_blocks(f.path), 0);
+
+  Pattern p(3);  // 8 KiB at 8 KiB: pages 2 and 3
+  Io w = rw_io(Io::Op::write, 8192, p.segs, 2, 8192);
+  ASSERT_EQ(run(*be, w), 0);
+  ASSERT_EQ(be->map_read(8192, 8192, m, 4), 1u);
+  EXPECT_EQ(m[0].len, 8192u);
+  EXPECT_EQ(kernel_read(m[0]), p.bytes());
+  EXPECT_EQ(be->map_read(4096, 8192, m, 4), 0u);   // page 1 never written
+  EXPECT_EQ(be->map_read(12288, 8192, m, 4), 0u);  // page 4 never written
+  EXPECT_EQ(be->map_read(8192 + 512, 512, m, 4), 1u);
+  std::vector<uint8_t> pb = p.bytes();
+  EXPECT_EQ(kernel_read(m[0]), std::vector<uint8_t>(pb.begin() + 512, pb.begin() + 1024));
+  EXPECT_EQ(be->map_read(8192, 8192, m, 0), 0u);
+  EXPECT_EQ(file_blocks(f.path), 16);  // the two written pages, nothing read in
+
+  // A write of one byte makes its page data; the rest of the page reads 0.
+  uint8_t one = 0x5a;
+  Seg os{&one, 1};
+  ASSERT_EQ(be->write_sync((1 << 20) - 1, &os, 1, false), 0);
+  ASSERT_EQ(be->map_read((1 << 20) - 4096, 4096, m, 4), 1u);
+  std::vector<uint8_t> last(4096, 0);
+  last.back() = 0x5a;
+  EXPECT_EQ(kernel_read(m[0]), last);
+  EXPECT_EQ(be->map_read((1 << 20) - 4096, 8192, m, 4), 0u);  // past the end
+  EXPECT_EQ(be->map_read(1 << 20, 0, m, 4), 1u);              // empty, at the end
+
+  // UNMAP of page 2 and half of page 3: page 2 is a hole again, page 3 keeps
+  // its (partly zeroed) page.
+  Io u;
+  u.op = Io::Op::unmap;
+  u.offset = 8192;
+  u.len = 4096 + 2048;
+  ASSERT_EQ(run(*be, u), 0);
+  EXPECT_EQ(be->map_read(8192, 4096, m, 4), 0u);
+  ASSERT_EQ(be->map_read(12288, 4096, m, 4), 1u);
+  std::vector<uint8_t> p3(pb.begin() + 4096, pb.end());
+  std::fill(p3.begin(), p3.begin() + 2048, 0);
+  EXPECT_EQ(kernel_read(m[0]), p3);
+  EXPECT_EQ(file_blocks(f.path), 16);  // pages 3 and 255
+  EXPECT_EQ(be->bytes_copied(), 0u);
+}
+
+// Data already in the file when the LUN opens is found (SEEK_DATA) and
+// populated: reading it through the mapping takes no page fault, the holes
+// between stay holes.
+TEST(FileMap, ExistingDataIsMappedAndPopulatedAtOpen) {
+  if (!shm_is_tmpfs()) GTEST_SKIP() << "/dev/shm is not a tmpfs here";
+  TmpFile f("/dev/shm");
+  ASSERT_FALSE(f.path.empty());
+  std::vector<uint8_t> a(256 << 10), b(16 << 10);
+  for (size_t i = 0; i < a.size(); ++i) a[i] = uint8_t(i * 31 + 1);
+  for (size_t i = 0; i < b.size(); ++i) b[i] = uint8_t(i * 17 + 2);
+  {
+    int fd = open(f.path.c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(ftruncate(fd, 4 << 20), 0);
+    ASSERT_EQ(pwrite(fd, a.data(), a.size(), 0), ssize_t(a.size()));
+    ASSERT_EQ(pwrite(fd, b.data(), b.size(), 3 << 20), ssize_t(b.size()));
+    close(fd);
+  }
+  int err = 0;
+  auto be = make_file({f.path, 0}, &err);
+  ASSERT_TRUE(be) << err;
+  long blocks = file_blocks(f.path);
+  Seg m[4];
+  EXPECT_EQ(be->map_read(0, a.size() + 4096, m, 4), 0u);
+  EXPECT_EQ(be->map_read(1 << 20, 4096, m, 4), 0u);
+  ASSERT_EQ(be->map_read(3 << 20, b.size(), m, 4), 1u);
+  long faults = -1;
+  EXPECT_EQ(kernel_read(m[0], &faults), b);
+  EXPECT_EQ(faults, 0);
+  ASSERT_EQ(be->map_read(0, 64 << 10, m, 4), 1u);  // a pipe holds 64 KiB
+  EXPECT_EQ(kernel_read(m[0], &faults), std::vector<uint8_t>(a.begin(), a.begin() + (64 << 10)));
+  EXPECT_EQ(faults, 0);
+  EXPECT_EQ(file_blocks(f.path), blocks);
+}
+
+// Only tmpfs/ramfs files are mapped: elsewhere a page-cache miss would block
+// the reactor inside sendmsg. O_DIRECT files are not mapped either.
+TEST(FileMap, NotMappedOffTmpfsOrWithODirect) {
+  struct statfs sf;
+  ASSERT_EQ(statfs("/tmp", &sf), 0);
+  if (sf.f_type == TMPFS_MAGIC) GTEST_SKIP() << "/tmp is a tmpfs here";
+  TmpFile f;
+  int err = 0;
+  auto be = make_file({f.path, 1 << 20}, &err);
+  ASSERT_TRUE(be) << err;
+  EXPECT_FALSE(be->can_map_read());
+  Pattern p(4);
+  ASSERT_EQ(be->write_sync(0, p.segs, 2, false), 0);
+  Seg m[4];
+  EXPECT_EQ(be->map_read(0, 8192, m, 4), 0u);
+  if (!shm_is_tmpfs()) return;
+  TmpFile d("/dev/shm");
+  auto direct = make_file({d.path, 1 << 20, true, true}, &err);
+  if (!direct) return;  // no O_DIRECT on this tmpfs
+  EXPECT_FALSE(direct->can_map_read());
+  EXPECT_EQ(direct->map_read(0, 4096, m, 4), 0u);
+}
+
+// Truncating the file under the LUN is the operator's error, but the
+// kernel's copy from the mapping then fails with EFAULT (the transport drops
+// the connection) rather than killing the target.
+TEST(FileMap, KernelCopyAfterExternalTruncateIsEfault) {
+  if (!shm_is_tmpfs()) GTEST_SKIP() << "/dev/shm is not a tmpfs here";
+  TmpFile f("/dev/shm");
+  ASSERT_FALSE(f.path.empty());
+  int err = 0;
+  auto be = make_file({f.path, 1 << 20}, &err);
+  ASSERT_TRUE(be) << err;
+  Pattern p(5);
+  ASSERT_EQ(be->write_sync(65536, p.segs, 2, false), 0);
+  Seg m[4];
+  ASSERT_EQ(be->map_read(65536, 8192, m, 4), 1u);
+  ASSERT_EQ(truncate(f.path.c_str(), 4096), 0);
+  errno = 0;
+  EXPECT_TRUE(kernel_read(m[0]).empty());
+  EXPECT_EQ(errno, EFAULT);
 }
 
 }  // namespace
