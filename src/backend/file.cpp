@@ -460,9 +460,14 @@ void prep(FileBackend* be, Io& io, io_uring_sqe* sqe) {
     case Io::Op::unmap:
       io_uring_prep_fallocate(sqe, be->fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, io.len);
       break;
-    case Io::Op::write_zeroes:
-      io_uring_prep_fallocate(sqe, be->fd(), FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, off, io.len);
+    case Io::Op::write_zeroes: {
+      // tmpfs has no FALLOC_FL_ZERO_RANGE (-EOPNOTSUPP, so WRITE SAME of
+      // zeros failed there); a punched hole reads zeros too (LBPRZ), and the
+      // LUN reports no provisioning state that could tell the two apart.
+      int mode = be->path() == Path::memory ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE;
+      io_uring_prep_fallocate(sqe, be->fd(), mode | FALLOC_FL_KEEP_SIZE, off, io.len);
       break;
+    }
   }
   io.be_owner = be;
   io_uring_sqe_set_data(sqe, &io);

@@ -693,6 +693,34 @@ TEST(FileMap, TmpfsMapsWrittenPagesOnly) {
   EXPECT_EQ(be->bytes_copied(), 0u);
 }
 
+// tmpfs has no FALLOC_FL_ZERO_RANGE: WRITE ZEROES punches there, reads zeros,
+// and the zeroed pages are no longer mapped (nor allocated).
+TEST(FileMap, WriteZeroesOnTmpfsPunches) {
+  if (!shm_is_tmpfs()) GTEST_SKIP() << "/dev/shm is not a tmpfs here";
+  TmpFile f("/dev/shm");
+  ASSERT_FALSE(f.path.empty());
+  int err = 0;
+  auto be = make_file({f.path, 1 << 20}, &err);
+  ASSERT_TRUE(be) << err;
+  Pattern p(6);
+  ASSERT_EQ(be->write_sync(0, p.segs, 2, false), 0);
+  Io z;
+  z.op = Io::Op::write_zeroes;
+  z.offset = 4096;
+  z.len = 4096;
+  ASSERT_EQ(run(*be, z), 0);
+  Seg m[4];
+  EXPECT_EQ(be->map_read(0, 8192, m, 4), 0u);
+  EXPECT_EQ(be->map_read(0, 4096, m, 4), 1u);
+  std::vector<uint8_t> rd(8192, 0xee);
+  Seg rs{rd.data(), rd.size()};
+  ASSERT_EQ(be->read_sync(0, &rs, 1), 0);
+  std::vector<uint8_t> want = p.bytes();
+  std::fill(want.begin() + 4096, want.end(), 0);
+  EXPECT_EQ(rd, want);
+  EXPECT_EQ(file_blocks(f.path), 8);
+}
+
 // Data already in the file when the LUN opens is found (SEEK_DATA) and
 // populated: reading it through the mapping takes no page fault, the holes
 // between stay holes.
