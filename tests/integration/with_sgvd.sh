@@ -6,18 +6,29 @@
 #
 # usage: with_sgvd.sh SGVD [sgvd flags...] -- COMMAND [args...]
 # In sgvd flags and the command, @WORK@ becomes a scratch directory that
-# holds lun.img (a 64 MiB sparse file). The command sees SGVD_HOST,
+# holds lun.img (a 64 MiB sparse file), and @SHM@ one on tmpfs (/dev/shm)
+# holding the same, for the file backend's tmpfs paths (inline I/O, READs
+# from a mapping); a test that names @SHM@ is skipped (77) where /dev/shm
+# is not tmpfs. The command sees SGVD_HOST,
 # SGVD_PORT, SGVD_PORTAL (host:port), SGVD_TARGET (first target served),
 # SGVD_URL (iscsi://portal/target), SGVD_PORTALS (every bound portal,
 # space-separated), SGVD_WORK and SGVD_PID.
 set -u
 sgvd=$1; shift
 work=$(mktemp -d "${TMPDIR:-/tmp}/sgv-it.XXXXXX")
+shm=""
+if [[ " $* " == *@SHM@* ]]; then
+  if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" != tmpfs ]; then
+    echo "with_sgvd: /dev/shm is not tmpfs; skipping" >&2; rm -rf "$work"; exit 77
+  fi
+  shm=$(mktemp -d /dev/shm/sgv-it.XXXXXX)
+  truncate -s 64M "$shm/lun.img"
+fi
 args=()
-while [ $# -gt 0 ] && [ "$1" != "--" ]; do args+=("${1//@WORK@/$work}"); shift; done
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do a=${1//@WORK@/$work}; args+=("${a//@SHM@/$shm}"); shift; done
 [ $# -gt 0 ] && shift
 cmd=()
-for a in "$@"; do cmd+=("${a//@WORK@/$work}"); done
+for a in "$@"; do a=${a//@WORK@/$work}; cmd+=("${a//@SHM@/$shm}"); done
 truncate -s 64M "$work/lun.img"
 log=$work/sgvd.log
 pid=""
@@ -46,6 +57,7 @@ cleanup() {
     echo "---- sgvd log (last 40 lines) ----" >&2; tail -n 40 "$log" >&2
   fi
   rm -rf "$work"
+  [ -n "$shm" ] && rm -rf "$shm"
   exit "$rc"
 }
 trap cleanup EXIT
