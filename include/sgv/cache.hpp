@@ -21,12 +21,13 @@
 // Idle purge: a maintenance thread ticks every purge_interval / 4; a vector
 // idle for (interval, 1.5 x interval] goes back to the page source. Idle
 // time is stamped when a vector leaves a thread stack (flush, batch to the
-// exchange), not on release, so the hit path does not touch it. Thread stacks are bounded (at most ~15 MiB per thread per
-// pool), and every tick, shrink and pressure event asks each of them to flush
-// to the shared pool on its owner's next operation (a flag, no lock on the
-// fast path), so only a thread that never touches the pool again keeps its
-// few vectors until it exits (thread exit flushes them). Purge and shrink
-// drain the exchange first.
+// exchange), not on release, so the hit path does not touch it. Thread
+// stacks are bounded (at most ~15 MiB per thread per pool), and every tick,
+// shrink and pressure event asks each of them to flush to the shared pool on
+// its owner's next operation (a flag, no lock on the fast path), so only a
+// thread that never touches the pool again keeps its few vectors until it
+// exits (thread exit flushes them). Purge and shrink drain the exchange
+// first.
 //
 // Invariant (check_invariants, at quiescence):
 //   cached_pages + in_use_pages == allocated_pages   (per pool and per order)

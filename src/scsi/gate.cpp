@@ -38,6 +38,13 @@ int64_t in_flight(const WriteGate& g) {
   return sum;
 }
 
+// t is a write counted in flight in `slot`; finish() uncounts it there.
+void mark_counted(Task& t, unsigned slot) {
+  Scratch& s = scratch(t);
+  s.gate = kGateCounted;
+  s.gate_slot = uint8_t(slot);
+}
+
 void park(WriteGate& g, Task& t, GateState as) {
   Scratch& s = scratch(t);
   s.gate = as;
@@ -75,8 +82,7 @@ bool gate_enter(Task& t) {
   unsigned slot = my_slot();
   g.slots[slot].n.fetch_add(1, std::memory_order_seq_cst);
   if (!g.closed.load(std::memory_order_seq_cst)) [[likely]] {
-    s.gate = kGateCounted;
-    s.gate_slot = uint8_t(slot);
+    mark_counted(t, slot);
     return true;
   }
   g.slots[slot].n.fetch_sub(1, std::memory_order_seq_cst);
@@ -87,8 +93,7 @@ bool gate_enter(Task& t) {
       // Opened since: count ourselves for good. Gates close under mu, so the
       // next CAW's sum sees this increment.
       g.slots[slot].n.fetch_add(1, std::memory_order_seq_cst);
-      s.gate = kGateCounted;
-      s.gate_slot = uint8_t(slot);
+      mark_counted(t, slot);
       return true;
     }
     park(g, t, kGateParked);
@@ -142,8 +147,7 @@ void caw_release(Task& t) {
     for (; p && scratch(*p).gate == kGateParked; p = scratch(*p).gate_next) {
       // Counted under mu with the gate closed: the next CAW's sum sees it.
       g.slots[slot].n.fetch_add(1, std::memory_order_seq_cst);
-      scratch(*p).gate = kGateCounted;
-      scratch(*p).gate_slot = uint8_t(slot);
+      mark_counted(*p, slot);
       if (!last) admitted = p;
       last = p;
     }
