@@ -56,6 +56,7 @@ namespace sgv {
 
 class Pool;
 struct ThreadCache;
+struct XBatch;  // a batch in transit between thread caches (cache_impl.hpp)
 
 enum class Clustering : int { none = 0, tail = 1, full = 2 };
 
@@ -130,7 +131,7 @@ struct PoolOptions {
 // A scatter-gather vector. Obtained from Pool::alloc, given back by release()
 // (or Pool::free). ref() adds a holder (zero-copy send, in-flight io_uring op);
 // the last release returns it to the cache.
-class Vec {
+class alignas(64) Vec {  // see the first line's fields below
  public:
   SegSpan segs() const { return SegSpan(segs_, nsegs_); }
   size_t len() const { return len_; }
@@ -177,34 +178,45 @@ class Vec {
     plain_ = kind_ == detail::kKindCached && b == nullptr;
   }
 
+  // First cache line: every field the hit paths and a segment walk read,
+  // and nothing they write. A vector allocated on one thread and released
+  // on another (network thread, completion thread) is then only read by
+  // the releasing side and the next allocating one, so its lines stay
+  // shared between the cores instead of moving on every command: the
+  // alloc hit writes nothing here (refs_ is already 1, see below), a
+  // release restores only trimmed vectors, and batches move between
+  // threads in separate nodes (cache_impl.hpp), not through links here.
   Seg* segs_ = nullptr;     // view: nsegs_ entries, last one trimmed
   size_t nsegs_ = 0;
   size_t len_ = 0;
-  // refs_: holders; the acquire load / acq_rel fetch_sub in release() pair
-  // with each other so the last holder sees every holder's writes.
+  size_t full_len_ = 0;     // pages_ << kPageShift: restore's one compare
+  Pool* pool_ = nullptr;
+  // refs_: holders. 1 while the vector is cached, too (the last release
+  // leaves it at 1), so the alloc hit does not store it. The acquire load /
+  // acq_rel fetch_sub in release() pair with each other so the last holder
+  // sees every holder's writes.
   std::atomic<uint32_t> refs_{0};
   int order_ = 0;
-  size_t pages_ = 0;            // written only through set_pages
-  Pool* pool_ = nullptr;
-  Budget* charged_ = nullptr;  // budget charged for pages_ pages
-  // Private to the pool (construction, trim and restore, links).
   uint32_t full_nsegs_ = 0;    // segments when untrimmed
-  size_t full_len_ = 0;        // pages_ << kPageShift: restore's one compare
+  uint8_t kind_ = 0;           // cached / one-shot / chain / empty
+  // 1 iff kind_ == cached and charged_ == nullptr: the one byte the inline
+  // release tests. Every write of kind_ or charged_ goes through
+  // set_kind / set_charged, which keep it so.
+  uint8_t plain_ = 0;
+  // Private to the pool (construction, trim and restore, links).
+  static constexpr uint32_t kInlineSegs = 2;
+  Seg inline_segs_[kInlineSegs] = {};  // segs_ of a vector of at most 2 segments
+  size_t pages_ = 0;            // written only through set_pages
+  Budget* charged_ = nullptr;  // budget charged for pages_ pages
   uint32_t nruns_ = 0;
   size_t trim_idx_ = 0;        // segment whose length was cut
   size_t trim_orig_ = 0;       // its untrimmed length
   PageRun* runs_ = nullptr;    // what to give back to the page source
   uint64_t* seg_off_ = nullptr;  // file offset per segment (memfd), or null
   int fd_ = -1;
-  uint8_t kind_ = 0;           // cached / one-shot / chain / empty
-  // 1 iff kind_ == cached and charged_ == nullptr: the one byte the inline
-  // release tests. Every write of kind_ or charged_ goes through
-  // set_kind / set_charged, which keep it so.
-  uint8_t plain_ = 0;
   uint64_t stamp_ = 0;         // pool epoch when it left a thread stack (idle purge)
-  Vec* next_ = nullptr;        // shared-list / chain / exchange-batch links
-  Vec* prev_ = nullptr;        // shared list; in the exchange: next batch
-  uint32_t xcount_ = 0;        // exchange: vectors in the batch this heads
+  Vec* next_ = nullptr;        // shared-list / chain links
+  Vec* prev_ = nullptr;        // shared list
   Vec* chain_ = nullptr;       // chains: first member vector
   size_t seg_cap_ = 0;         // chains: capacity of segs_
 };
@@ -214,7 +226,9 @@ class Vec {
 // (untrimmed, poisoned) cached vectors of that order. Only the owner thread
 // touches the stacks; other threads read n and the counters (relaxed) for
 // statistics, and raise bits of gate (raise_gate, which also zeroes lim).
-struct ThreadCache {
+// Cache-line aligned (as are its stacks), so that the owner's stores to n
+// and the counters never share a line with another thread's data.
+struct alignas(64) ThreadCache {
   // gate bits. Any bit sends the owner's next operation out of line
   // (settle_gate in cache.cpp). The hit paths do not read gate: whoever
   // raises a bit then zeroes every order's lim, which both hit paths
@@ -251,9 +265,13 @@ struct ThreadCache {
   } ord[detail::kOrders];
   // Vectors built and handed out (slow path): out = hits() + out_miss.
   detail::OwnedCounter out_miss[detail::kOrders];
-  ~ThreadCache() {
-    for (auto& o : ord) delete[] o.stack;
-  }
+  // Empty batch nodes this thread keeps for its next hand-off to the
+  // exchange (owner only; see cache_impl.hpp).
+  XBatch* spare = nullptr;
+  ThreadCache() = default;
+  ThreadCache(const ThreadCache&) = delete;
+  ThreadCache& operator=(const ThreadCache&) = delete;
+  ~ThreadCache();  // frees the stacks and the spare nodes
 };
 
 // A waiting allocation, embedded in the caller's memory (no allocation).
@@ -462,8 +480,7 @@ class Pool {
       if (__builtin_expect(n - 1 < o.lim.load(std::memory_order_relaxed), 1)) {
         Vec* v = o.stack[n - 1];
         o.n.store(n - 1, std::memory_order_relaxed);  // counts the hit (see Order::hits)
-        trim(v, bytes);
-        v->refs_.store(1, std::memory_order_relaxed);
+        trim(v, bytes);  // refs_ is 1 already: cached vectors keep it
         *out = v;
         return 0;
       }

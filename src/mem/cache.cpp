@@ -134,6 +134,9 @@ int Pool::alloc_slow(size_t bytes, unsigned flags, Budget* charge, Vec** out) {
 
 void Vec::release_shared() {
   if (refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  // The last holder: back to 1, the count every cached vector keeps (the
+  // alloc hit does not store it). Nobody else holds it now.
+  refs_.store(1, std::memory_order_relaxed);
   pool_->recycle_slow(this);
 }
 
@@ -266,7 +269,9 @@ struct Builder {
     v->set_kind(kind);
     v->order_ = order;
     v->set_pages(pages);
-    v->segs_ = new Seg[segs.size()];
+    // Up to kInlineSegs segments live in the vector's own lines (no second
+    // allocation, nothing another object's writes can share a line with).
+    v->segs_ = segs.size() <= Vec::kInlineSegs ? v->inline_segs_ : new Seg[segs.size()];
     std::memcpy(v->segs_, segs.data(), segs.size() * sizeof(Seg));
     v->full_nsegs_ = static_cast<uint32_t>(segs.size());
     v->nsegs_ = segs.size();
@@ -301,7 +306,7 @@ struct Builder {
     if (p.global_ && !global_done) p.global_->uncharge(v->pages_ << kPageShift);
     // A cached vector left allocated_vecs when drop_idle unlinked it.
     if (v->kind_ != kKindCached) im.oneshot_pages.fetch_sub(v->pages_, std::memory_order_relaxed);
-    delete[] v->segs_;
+    if (v->segs_ != v->inline_segs_) delete[] v->segs_;
     delete[] v->runs_;
     delete[] v->seg_off_;
     delete v;
@@ -354,54 +359,81 @@ static void count_out(Pool& p, ThreadCache* tc, int k, bool hit) {
   if (hit) im.dead_hits[k]++;
 }
 
-// Hand the batch o.stack[0..b) to the exchange (one CAS, no lock), idle
-// from epoch `now` on (see Pool::maintain: stamps are set when vectors leave
-// a thread stack, not on every release).
-static void exchange_put(Pool::Impl& im, int k, Vec* const* vs, uint32_t b, uint64_t now) {
-  for (uint32_t i = 0; i + 1 < b; ++i) {
-    vs[i]->next_ = vs[i + 1];
-    vs[i]->stamp_ = now;
+// An empty batch node for `tc`'s next hand-off: its spare list, else all
+// of the pool's free nodes (take-all: no ABA), else a new one (slow path;
+// nodes are reused, so their number stays near the most batches ever in
+// the exchanges at once).
+static XBatch* get_node(Pool::Impl& im, ThreadCache* tc) {
+  if (!tc->spare && im.free_batches.load(std::memory_order_relaxed))
+    tc->spare = im.free_batches.exchange(nullptr, std::memory_order_acquire);
+  XBatch* b = tc->spare;
+  if (!b) return new XBatch;
+  tc->spare = b->next;
+  return b;
+}
+
+// Back to the pool's free nodes (CAS push; release: whoever takes them
+// next sees this thread done with the node).
+static void free_node(Pool::Impl& im, XBatch* b) {
+  XBatch* h = im.free_batches.load(std::memory_order_relaxed);
+  do {
+    b->next = h;
+  } while (!im.free_batches.compare_exchange_weak(h, b, std::memory_order_release, std::memory_order_relaxed));
+}
+
+// A node just emptied by `tc`: kept as its one spare if it has none (a
+// thread that both gives and takes needs no shared list), else freed for
+// the threads that hand batches over.
+static void put_node(Pool::Impl& im, ThreadCache* tc, XBatch* b) {
+  if (!tc->spare) {
+    b->next = nullptr;
+    tc->spare = b;
+    return;
   }
-  vs[b - 1]->next_ = nullptr;
-  vs[b - 1]->stamp_ = now;
-  Vec* first = vs[0];
-  first->xcount_ = b;
+  free_node(im, b);
+}
+
+// Hand the batch vs[0..b) to the exchange (one CAS, no lock), idle from
+// epoch `now` on (see Pool::maintain: stamps are set when vectors leave a
+// thread stack, not on every release). Writes nothing in the vectors.
+static void exchange_put(Pool::Impl& im, ThreadCache* tc, int k, Vec* const* vs, uint32_t b, uint64_t now) {
+  XBatch* xb = get_node(im, tc);
+  xb->n = b;
+  xb->stamp = now;
+  std::memcpy(xb->v, vs, b * sizeof(Vec*));
   Exchange& x = im.xchg[k];
   x.n.fetch_add(b, std::memory_order_relaxed);
-  Vec* h = x.head.load(std::memory_order_relaxed);
+  XBatch* h = x.head.load(std::memory_order_relaxed);
   do {
-    first->prev_ = h;
-    // release: the batch's links and contents are visible to the taker.
-  } while (!x.head.compare_exchange_weak(h, first, std::memory_order_release, std::memory_order_relaxed));
+    xb->next = h;
+    // release: the node's contents are visible to the taker.
+  } while (!x.head.compare_exchange_weak(h, xb, std::memory_order_release, std::memory_order_relaxed));
 }
 
 // Fill an empty thread stack from the exchange: take every batch (one
 // exchange), keep those that fit, give the rest back (one CAS). Returns the
 // stack's new size.
-static uint32_t exchange_take(Pool::Impl& im, int k, ThreadCache::Order& o) {
+static uint32_t exchange_take(Pool::Impl& im, ThreadCache* tc, int k, ThreadCache::Order& o) {
   Exchange& x = im.xchg[k];
   if (x.head.load(std::memory_order_relaxed) == nullptr) return 0;
   // acquire: pairs with the release CAS of whoever pushed each batch.
-  Vec* b = x.head.exchange(nullptr, std::memory_order_acquire);
+  XBatch* b = x.head.exchange(nullptr, std::memory_order_acquire);
   uint32_t n = 0;
-  while (b && n + b->xcount_ <= im.cap[k]) {
-    Vec* next_batch = b->prev_;
-    for (Vec* v = b; v;) {
-      Vec* nx = v->next_;
-      v->next_ = v->prev_ = nullptr;
-      o.stack[n++] = v;
-      v = nx;
-    }
-    b = next_batch;
+  while (b && n + b->n <= im.cap[k]) {
+    XBatch* next = b->next;
+    std::memcpy(o.stack + n, b->v, b->n * sizeof(Vec*));
+    n += b->n;
+    put_node(im, tc, b);
+    b = next;
   }
   x.n.fetch_sub(n, std::memory_order_relaxed);
   o.moved.add(n);
   if (b) {
-    Vec* last = b;
-    while (last->prev_) last = last->prev_;
-    Vec* h = x.head.load(std::memory_order_relaxed);
+    XBatch* last = b;
+    while (last->next) last = last->next;
+    XBatch* h = x.head.load(std::memory_order_relaxed);
     do {
-      last->prev_ = h;
+      last->next = h;
     } while (!x.head.compare_exchange_weak(h, b, std::memory_order_release, std::memory_order_relaxed));
   }
   o.n.store(n, std::memory_order_relaxed);
@@ -416,7 +448,7 @@ static Vec* take_cached(Pool& p, ThreadCache* tc, int k) {
     if (CacheEngine::gate_pending(tc, k)) CacheEngine::settle_gate(p, tc);
     ThreadCache::Order& o = tc->ord[k];
     uint32_t n = o.n.load(std::memory_order_relaxed);
-    if (n == 0) n = exchange_take(im, k, o);
+    if (n == 0) n = exchange_take(im, tc, k, o);
     if (n == 0) {
       std::lock_guard<std::mutex> lk(im.mu);
       auto& s = im.shared[k];
@@ -617,17 +649,17 @@ void CacheEngine::drain_exchange(Pool& p) {
   for (unsigned k = 0; k <= p.max_order(); ++k) {
     Exchange& x = im.xchg[k];
     if (x.head.load(std::memory_order_relaxed) == nullptr) continue;
-    Vec* b = x.head.exchange(nullptr, std::memory_order_acquire);
+    XBatch* b = x.head.exchange(nullptr, std::memory_order_acquire);
     uint64_t n = 0;
     while (b) {
-      Vec* next_batch = b->prev_;
-      for (Vec* v = b; v;) {
-        Vec* nx = v->next_;
-        CacheOps::list_push_back(im.shared[k], v);
-        ++n;
-        v = nx;
+      XBatch* next = b->next;
+      for (uint32_t i = 0; i < b->n; ++i) {
+        b->v[i]->stamp_ = b->stamp;  // idle since the batch left its stack
+        CacheOps::list_push_back(im.shared[k], b->v[i]);
       }
-      b = next_batch;
+      n += b->n;
+      CacheOps::free_node(im, b);
+      b = next;
     }
     x.n.fetch_sub(n, std::memory_order_relaxed);
   }
@@ -674,7 +706,7 @@ void CacheEngine::recycle_slow(Pool& p, Vec* v, ThreadCache* tc) {
         // Full: the oldest batch (bottom of the stack) moves to the exchange,
         // where an allocating thread takes it without a lock.
         uint32_t b = im.batch[k];
-        CacheOps::exchange_put(im, k, o.stack, b, p.epoch_.load(std::memory_order_relaxed));
+        CacheOps::exchange_put(im, tc, k, o.stack, b, p.epoch_.load(std::memory_order_relaxed));
         o.moved.add(-static_cast<uint64_t>(b));
         std::memmove(o.stack, o.stack + b, (n - b) * sizeof(Vec*));
         n -= b;
@@ -803,6 +835,22 @@ bool Pool::cancel(Waiter* w) {
 
 // ---- thread caches ----------------------------------------------------------
 
+// Stacks are cache-line aligned and sized in whole lines: the owner's
+// pushes never share a line with another thread's data.
+static Vec** new_stack(uint32_t cap) {
+  size_t bytes = (cap * sizeof(Vec*) + 63) & ~size_t{63};
+  return static_cast<Vec**>(::operator new(bytes, std::align_val_t{64}));
+}
+
+ThreadCache::~ThreadCache() {
+  for (auto& o : ord)
+    if (o.stack) ::operator delete(o.stack, std::align_val_t{64});
+  while (XBatch* b = spare) {
+    spare = b->next;
+    delete b;
+  }
+}
+
 // First use of this pool on this thread (or a pool without a TLS slot).
 ThreadCache* Pool::attach_tc() {
   if (!has_tls_) return nullptr;  // more pools than slots: shared pool only
@@ -812,7 +860,7 @@ ThreadCache* Pool::attach_tc() {
   tc->pool = this;
   for (unsigned k = 0; k <= max_order(); ++k) {
     tc->ord[k].lim.store(impl_->cap[k], std::memory_order_relaxed);  // published by the lock below
-    tc->ord[k].stack = new Vec*[impl_->cap[k]];
+    tc->ord[k].stack = new_stack(impl_->cap[k]);
   }
   {
     std::lock_guard<std::mutex> lk(impl_->mu);
@@ -1040,6 +1088,14 @@ Pool::~Pool() {
     delete[] h->segs_;
     delete[] h->seg_off_;
     delete h;
+  }
+  // Every batch node is on the free list now: the exchanges were drained
+  // (drop_idle) and the thread caches, with their spares, deleted.
+  XBatch* b = impl_->free_batches.exchange(nullptr, std::memory_order_acquire);
+  while (b) {
+    XBatch* next = b->next;
+    delete b;
+    b = next;
   }
   if (global_) global_->set_counts_pages(false);
 }

@@ -20,14 +20,24 @@ using detail::kOrders;
 
 inline constexpr unsigned kAllFlags = kNoCache | kCacheHitOnly | kReturnEmptyOnFail | kGetNew;
 
+// A batch of whole cached vectors of one order in transit between thread
+// caches. The vectors travel as pointers in the node, not linked through
+// their own headers, so handing a batch over writes nothing in the vectors
+// (see Vec: their first line stays shared between the cores).
+inline constexpr uint32_t kBatchMax = 32;
+struct alignas(64) XBatch {
+  XBatch* next = nullptr;  // exchange stack / free-node list link
+  uint32_t n = 0;          // vectors in v[0..n)
+  uint64_t stamp = 0;      // pool epoch when the batch left a thread stack
+  Vec* v[kBatchMax];
+};
+
 // The per-order lock-free exchange between thread caches: a stack of
-// batches. A batch is a list of whole cached vectors linked by next_, headed
-// by a vector whose xcount_ says how many; batches are linked by prev_.
-// Push (CAS) and take-all (exchange) only, so there is no ABA. n counts the
-// vectors in it: raised before a push is published and lowered after a take,
-// so it never undercounts; exact at quiescence.
+// batch nodes. Push (CAS) and take-all (exchange) only, so there is no ABA.
+// n counts the vectors in it: raised before a push is published and
+// lowered after a take, so it never undercounts; exact at quiescence.
 struct alignas(64) Exchange {
-  std::atomic<Vec*> head{nullptr};
+  std::atomic<XBatch*> head{nullptr};
   std::atomic<uint64_t> n{0};
 };
 
@@ -36,6 +46,10 @@ struct Pool::Impl {
   uint32_t cap[kOrders] = {};
   uint32_t batch[kOrders] = {};
   Exchange xchg[kOrders];
+  // Empty batch nodes: push (CAS) and take-all, like the exchange. A node
+  // is always in exactly one place: an exchange, this list, a thread
+  // cache's spare list, or the hands of the thread moving it.
+  alignas(64) std::atomic<XBatch*> free_batches{nullptr};
   long tick_ms = 0;  // maintenance period (purge_interval / 4)
 
   // mu guards: shared[], tcs, dead_*, chain_free.

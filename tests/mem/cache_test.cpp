@@ -229,6 +229,50 @@ TEST(CacheRef, LastHolderReturnsTheVector) {
   EXPECT_TRUE(p.check_invariants());
 }
 
+
+// Two holders releasing at once: both may see two holders and take the
+// refcounted path, where the second decrement reaches zero and recycles the
+// vector. It must go back as a cached vector like any other: the alloc hit
+// hands it out without touching the count, so that path has to leave it at
+// one holder. Were it left at zero, the next plain release would not reach
+// the cache (the vector stays in use for good) and invariants would break.
+// The race is not forced, so each round is a chance; thousands of rounds on
+// two threads hit it many times over.
+void spin_until(const std::atomic<int>& a, int want) {
+  for (unsigned i = 1; a.load(std::memory_order_acquire) != want; ++i)
+    if (i % 1024 == 0) std::this_thread::yield();  // a loaded box: let the peer run
+}
+
+TEST(CacheRef, RacingLastReleasesLeaveReusableVectors) {
+  Pool p(quiet_opts());
+  constexpr int kRounds = 20000;
+  std::atomic<int> go{0}, done{0};
+  Vec* v = nullptr;
+  std::thread other([&] {
+    for (int r = 1; r <= kRounds; ++r) {
+      spin_until(go, r);
+      v->release();
+      done.store(r, std::memory_order_release);
+    }
+  });
+  for (int r = 1; r <= kRounds; ++r) {
+    ASSERT_EQ(p.alloc(65536, 0, nullptr, &v), 0);
+    v->ref();
+    Vec* mine = v;
+    go.store(r, std::memory_order_release);
+    mine->release();
+    spin_until(done, r);
+    // Whichever release was last, the vector is cached again, and a plain
+    // alloc + release on this thread keeps it so.
+    Vec* w = nullptr;
+    ASSERT_EQ(p.alloc(65536, 0, nullptr, &w), 0);
+    w->release();
+    ASSERT_EQ(p.stats().order[4].in_use_pages, 0u) << "round " << r;
+  }
+  other.join();
+  EXPECT_TRUE(p.check_invariants());
+}
+
 TEST(CachePurge, IdleVectorsReturnToTheSource) {
   ScriptedSource src(64, {});
   PoolOptions o = quiet_opts(&src);
