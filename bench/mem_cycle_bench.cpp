@@ -34,6 +34,7 @@
 #include <atomic>
 #include <bit>
 #include <algorithm>
+#include <span>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -436,10 +437,35 @@ void mixed_1t(benchmark::State& st, S* s) {
 
 // Two threads: this one takes and touches, the other gives back. n == 0
 // means the mixed stream.
+// Peak warm-up for the 2-thread runs: hold kPeak buffers of each size the
+// stream uses at once, touched, then give them all back (on this thread).
+// A 64-deep ring plus what per-thread caches keep can have about that many
+// in flight when the freeing thread falls behind; without this, a cache
+// that grows on demand (any allocator that keeps memory) builds its last
+// buffers inside the timed loop the first time the freer falls 64 behind,
+// and those first-touch faults were counted as steady state (SGV cache,
+// 1 MiB: 2-3 builds per 20,000 operations, 256 faults each). The ideal
+// floor was pre-faulted with at least this many from the start.
+constexpr unsigned kPeak = 2 * kOutstanding;
+template <class S>
+void peak_warmup(S* s, size_t n) {
+  const size_t mixed[] = {4096, 65536, 1048576};
+  const size_t one[] = {n};
+  for (size_t sz : n ? std::span<const size_t>(one) : std::span<const size_t>(mixed)) {
+    uintptr_t held[kPeak];
+    for (uintptr_t& h : held) {
+      h = s->get(sz);
+      S::touch(h, sz);
+    }
+    for (uintptr_t h : held) s->put(h);
+  }
+}
+
 template <class S>
 void cross_2t(benchmark::State& st, S* s, size_t n) {
   const auto& sizes = mixed_sizes();
   Ring ring;
+  peak_warmup(s, n);
   s->set_cross_thread(true);
   std::thread freer([&] {
     for (uintptr_t h; (h = ring.pop()) != 0;) s->put(h);
