@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <unordered_map>
 
 #include "mem/cache_impl.hpp"
@@ -403,21 +404,29 @@ static void exchange_put(Pool::Impl& im, ThreadCache* tc, int k, Vec* const* vs,
   std::memcpy(xb->v, vs, b * sizeof(Vec*));
   Exchange& x = im.xchg[k];
   x.n.fetch_add(b, std::memory_order_relaxed);
-  XBatch* h = x.head.load(std::memory_order_relaxed);
-  do {
-    xb->next = h;
-    // release: the node's contents are visible to the taker.
-  } while (!x.head.compare_exchange_weak(h, xb, std::memory_order_release, std::memory_order_relaxed));
+  exchange_push_chain(x, xb, xb);
 }
 
-// Fill an empty thread stack from the exchange: take every batch (one
-// exchange), keep those that fit, give the rest back (one CAS). Returns the
-// stack's new size.
+// Push the chain b..last onto the exchange's head stack (one CAS).
+static void exchange_push_chain(Exchange& x, XBatch* b, XBatch* last) {
+  XBatch* h = x.head.load(std::memory_order_relaxed);
+  do {
+    last->next = h;
+    // release: the nodes' contents are visible to the taker.
+  } while (!x.head.compare_exchange_weak(h, b, std::memory_order_release, std::memory_order_relaxed));
+}
+
+// Fill an empty thread stack from the exchange: take every batch of head
+// (one exchange), or, when head is empty, of rest; keep those that fit.
+// What does not fit goes to rest with one CAS when rest is empty, else
+// back onto head. Returns the stack's new size.
 static uint32_t exchange_take(Pool::Impl& im, ThreadCache* tc, int k, ThreadCache::Order& o) {
   Exchange& x = im.xchg[k];
-  if (x.head.load(std::memory_order_relaxed) == nullptr) return 0;
+  XBatch* b = nullptr;
   // acquire: pairs with the release CAS of whoever pushed each batch.
-  XBatch* b = x.head.exchange(nullptr, std::memory_order_acquire);
+  if (x.head.load(std::memory_order_relaxed)) b = x.head.exchange(nullptr, std::memory_order_acquire);
+  if (!b && x.rest.load(std::memory_order_relaxed)) b = x.rest.exchange(nullptr, std::memory_order_acquire);
+  if (!b) return 0;
   uint32_t n = 0;
   while (b && n + b->n <= im.cap[k]) {
     XBatch* next = b->next;
@@ -429,12 +438,12 @@ static uint32_t exchange_take(Pool::Impl& im, ThreadCache* tc, int k, ThreadCach
   x.n.fetch_sub(n, std::memory_order_relaxed);
   o.moved.add(n);
   if (b) {
-    XBatch* last = b;
-    while (last->next) last = last->next;
-    XBatch* h = x.head.load(std::memory_order_relaxed);
-    do {
-      last->next = h;
-    } while (!x.head.compare_exchange_weak(h, b, std::memory_order_release, std::memory_order_relaxed));
+    XBatch* none = nullptr;
+    if (!x.rest.compare_exchange_strong(none, b, std::memory_order_release, std::memory_order_relaxed)) {
+      XBatch* last = b;
+      while (last->next) last = last->next;
+      exchange_push_chain(x, b, last);
+    }
   }
   o.n.store(n, std::memory_order_relaxed);
   return n;
@@ -648,20 +657,22 @@ void CacheEngine::drain_exchange(Pool& p) {
   Pool::Impl& im = *p.impl_;
   for (unsigned k = 0; k <= p.max_order(); ++k) {
     Exchange& x = im.xchg[k];
-    if (x.head.load(std::memory_order_relaxed) == nullptr) continue;
-    XBatch* b = x.head.exchange(nullptr, std::memory_order_acquire);
     uint64_t n = 0;
-    while (b) {
-      XBatch* next = b->next;
-      for (uint32_t i = 0; i < b->n; ++i) {
-        b->v[i]->stamp_ = b->stamp;  // idle since the batch left its stack
-        CacheOps::list_push_back(im.shared[k], b->v[i]);
+    for (std::atomic<XBatch*>* stack : {&x.head, &x.rest}) {
+      if (stack->load(std::memory_order_relaxed) == nullptr) continue;
+      XBatch* b = stack->exchange(nullptr, std::memory_order_acquire);
+      while (b) {
+        XBatch* next = b->next;
+        for (uint32_t i = 0; i < b->n; ++i) {
+          b->v[i]->stamp_ = b->stamp;  // idle since the batch left its stack
+          CacheOps::list_push_back(im.shared[k], b->v[i]);
+        }
+        n += b->n;
+        CacheOps::free_node(im, b);
+        b = next;
       }
-      n += b->n;
-      CacheOps::free_node(im, b);
-      b = next;
     }
-    x.n.fetch_sub(n, std::memory_order_relaxed);
+    if (n) x.n.fetch_sub(n, std::memory_order_relaxed);
   }
 }
 
