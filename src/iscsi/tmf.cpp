@@ -63,9 +63,14 @@ bool Conn::pdu_tmf() {
     case TmfFunc::target_warm_reset:
       each_cmd(kill);
       break;
+    case TmfFunc::task_reassign:
+      // Moving a task to another connection is connection recovery, which
+      // needs ErrorRecoveryLevel 2; sgvd negotiates 0. RFC 7143 has a
+      // response for exactly that (4), more precise than "not supported".
+      resp = TmfResponse::reassign_unsupported;
+      break;
     case TmfFunc::clear_aca:
     case TmfFunc::target_cold_reset:
-    case TmfFunc::task_reassign:
     default:
       resp = TmfResponse::not_supported;
       break;

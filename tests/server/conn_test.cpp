@@ -418,6 +418,37 @@ TEST_F(ConnTest, LunScopedTmfOnAMissingLunSaysNoLun) {
   EXPECT_EQ(ini->run(tur, 0, false, false, nullptr, nullptr, nullptr, 0), 0);
 }
 
+// sgvd runs at ErrorRecoveryLevel 0, so it cannot move a task to another
+// connection: TASK REASSIGN gets the response RFC 7143 defines for exactly
+// that, "Task allegiance reassignment not supported" (4), not the generic
+// "function not supported" (5) it got before. CLEAR ACA and TARGET COLD
+// RESET, which sgvd does not implement, keep 5. The session serves on.
+TEST_F(ConnTest, TaskReassignIsAllegianceReassignmentNotSupported) {
+  auto ini = session();
+  uint32_t itt = 0x90;
+  struct {
+    uint8_t fn, want;
+  } cases[] = {{8, uint8_t(iscsi::TmfResponse::reassign_unsupported)},
+               {3, uint8_t(iscsi::TmfResponse::not_supported)},
+               {7, uint8_t(iscsi::TmfResponse::not_supported)}};
+  for (auto c : cases) {
+    Bhs h{};
+    h.set_opcode(Op::tmf_req, true);
+    h.set_flags(uint8_t(0x80 | c.fn));
+    h.set_itt(++itt);
+    h.set32(20, 0x1234);  // Referenced Task Tag: no such task
+    h.set32(24, ini->cmd_sn_);
+    ASSERT_TRUE(ini->send(h));
+    Pdu p;
+    ASSERT_TRUE(ini->recv(p));
+    EXPECT_EQ(p.op(), Op::tmf_rsp);
+    EXPECT_EQ(p.h.itt(), itt);
+    EXPECT_EQ(p.h.response(), c.want) << "function " << int(c.fn);
+  }
+  uint8_t tur[16] = {};
+  EXPECT_EQ(ini->run(tur, 0, false, false, nullptr, nullptr, nullptr, 0), 0);
+}
+
 TEST_F(ConnTest, ReinstatementClosesTheOldConnection) {
   auto a = session();
   Initiator b(port_);
