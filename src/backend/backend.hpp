@@ -51,6 +51,12 @@ class Backend {
   virtual unsigned map_read(uint64_t /*offset*/, uint64_t /*len*/, Seg* /*out*/, unsigned /*cap*/) { return 0; }
   // Whether map_read may ever succeed (the SCSI core asks once per LUN).
   virtual bool can_map_read() const { return false; }
+  // Whether the memory map_read hands out can become unreadable while the
+  // LUN lives: a mapped file truncated by another process (the kernel's
+  // copy into a socket then fails with EFAULT, but a user-space read takes
+  // SIGBUS). Then only transports that do not read Data-In themselves get
+  // the mapping (Task::cpu_reads_data).
+  virtual bool mapped_can_vanish() const { return false; }
   // Blocking flush used at shutdown; 0 or -errno.
   virtual int flush_sync() = 0;
   // Blocking read for rare slow-path commands (VERIFY, compare); 0 or -errno.

@@ -55,9 +55,11 @@
 // The mapping lives as long as the backend, and the LUN's size is fixed at
 // open (sgvd has no resize), so map_read's segments never dangle.
 // A file truncated under the LUN by another process is operator error: the
-// kernel's copy in sendmsg then fails with EFAULT and the connection drops,
-// but a user-space reader of the segments (the Data-In CRC when DataDigest
-// is negotiated) would take SIGBUS.
+// kernel's copy in sendmsg then fails with EFAULT and the connection drops.
+// A user-space reader of the segments would take SIGBUS, so transports that
+// read Data-In themselves (the CRC when DataDigest is negotiated) never get
+// the mapping (mapped_can_vanish, Task::cpu_reads_data): their READs copy,
+// and past the new end of the file fail with MEDIUM ERROR.
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
@@ -282,6 +284,7 @@ class FileBackend final : public Backend {
     return 1;
   }
   bool can_map_read() const override { return map_ != nullptr; }
+  bool mapped_can_vanish() const override { return map_ != nullptr; }
 
   // A write of [off, off+len) completed: its pages hold data now.
   void wrote(uint64_t off, uint64_t len) {

@@ -377,6 +377,7 @@ bool Conn::hdr_scsi_cmd() {
   t.xport_write = h.write();
   t.attr = scsi::TaskAttr(h.task_attr() <= 4 ? h.task_attr() : 0);
   t.nexus = nexus_;
+  t.cpu_reads_data = p_.data_digest;  // the Data-In CRC reads every byte
   rx_cmd_ = c;
   if (c->edtl > lim_.max_xfer_bytes) {
     respond_check(c, 0x05, 0x24, 0x00);  // ILLEGAL REQUEST, INVALID FIELD IN CDB

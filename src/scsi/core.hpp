@@ -130,6 +130,7 @@ struct Lun {
   // volatile cache && !mode.wce: every write must be FUA. Same rules as d_sense.
   std::atomic<bool> force_fua{false};
   bool zero_copy_read = false;   // backend answers map_read(): READ uses its memory
+  bool map_cpu_safe = false;     // ... and that memory is always safe to read in user space
   WriteGate gate;
   Target::Impl* im = nullptr;  // the owner, for resuming parked tasks inline
   bool write_protected() const { return read_only || swp.load(std::memory_order_relaxed); }

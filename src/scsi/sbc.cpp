@@ -167,7 +167,7 @@ bool prep_read(Target::Impl& im, Task& t) {
   s.lba = rw.lba;
   s.nblocks = rw.n;
   uint32_t data_len = uint32_t(rw.n << l.bs_shift);
-  if (l.zero_copy_read && rw.n) {
+  if (l.zero_copy_read && rw.n && (l.map_cpu_safe || !t.cpu_reads_data)) {
     // Mapped now, so that a range the backend cannot map (a hole of a file
     // LUN) still gets the buffer the transport allocates after prepare().
     uint32_t len = std::min(t.edtl, data_len);

@@ -131,6 +131,7 @@ int Target::add_lun(LunConfig cfg) {
   }
   l->product = cfg.product.substr(0, 16);
   l->zero_copy_read = cfg.backend->can_map_read();
+  l->map_cpu_safe = !cfg.backend->mapped_can_vanish();
   l->be = std::move(cfg.backend);
   l->im = impl_.get();
   Lun* raw = l.get();

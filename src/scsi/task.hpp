@@ -73,6 +73,10 @@ struct Task {
   bool xport_write = false;      // transport's W bit
   TaskAttr attr = TaskAttr::simple;
   Nexus* nexus = nullptr;        // from Target::open_nexus()
+  // The transport reads Data-In in user space (a data digest): prepare()
+  // then hands out backend memory only if reading it can never fault
+  // (a file mapping can: truncated under the LUN, it raises SIGBUS).
+  bool cpu_reads_data = false;
   uint8_t* sense = nullptr;      // kSenseMax bytes owned by the slot
 
   // --- set by prepare()

@@ -4,6 +4,9 @@
 // Logout, and malformed PDUs (bad opcode, oversized data segment, data
 // before login, truncated header) after which the server keeps serving.
 #include <gtest/gtest.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -669,6 +672,64 @@ server::Config file_lun_config(const std::string& path, uint64_t size) {
   cfg.targets[0].luns[0].size_bytes = size;
   cfg.reactors = 2;
   return cfg;
+}
+
+// A file LUN on tmpfs serves READs from a mapping of the file. If another
+// process truncates the file under the LUN (operator error), reading those
+// pages in user space raises SIGBUS -- and sgvd reads Data-In itself when
+// DataDigest is negotiated (the CRC). Such a connection must not get the
+// mapping: the READ then fails cleanly (MEDIUM ERROR: the file ends early)
+// and the daemon, with every other session, serves on. Without the guard
+// this test dies of SIGBUS. A session without digests still gets the
+// mapping; the kernel's copy fails with EFAULT there, which costs that
+// connection, not the process.
+TEST(ConnFileLun, TruncatedTmpfsFileUnderDataDigestFailsTheReadNotTheDaemon) {
+  struct statfs fs {};
+  if (statfs("/dev/shm", &fs) != 0 || fs.f_type != TMPFS_MAGIC) GTEST_SKIP() << "/dev/shm is not tmpfs";
+  std::string path = "/dev/shm/sgv_conn_test_trunc_" + std::to_string(getpid()) + ".img";
+  server::Config cfg = file_lun_config(path, 4u << 20);
+  cfg.reactors = 1;
+  server::Server srv(cfg);
+  ASSERT_EQ(srv.start(), 0);
+  uint16_t port = srv.bound_portals().at(0).second;
+  Initiator dig(port);
+  dig.isid_ = 0x6001;
+  ASSERT_TRUE(dig.login({{"HeaderDigest", "None"}, {"DataDigest", "CRC32C,None"}}));
+  ASSERT_TRUE(dig.dd_);
+  uint8_t tur[16] = {};
+  dig.run(tur, 0, false, false, nullptr, nullptr, nullptr, 0);
+  auto a = pattern(262144, 7);
+  uint8_t cdb[16];
+  cdb_rw10(cdb, 0x2a, 2048, 512);  // the second MiB: whole data pages, mappable
+  ASSERT_EQ(dig.run(cdb, 262144, false, true, a.data(), nullptr, nullptr, 65536), 0);
+  std::vector<uint8_t> back(262144);
+  cdb_rw10(cdb, 0x28, 2048, 512);
+  ASSERT_EQ(dig.run(cdb, 262144, true, false, nullptr, back.data(), nullptr, 0), 0);
+  EXPECT_EQ(back, a);
+  ASSERT_EQ(::truncate(path.c_str(), 512 * 1024), 0);  // another process, in effect
+  Pdu rsp;
+  EXPECT_EQ(dig.run(cdb, 262144, true, false, nullptr, back.data(), nullptr, 0, &rsp), 2);  // CHECK CONDITION
+  // The session serves on: the first half MiB is still there.
+  cdb_rw10(cdb, 0x28, 0, 8);
+  EXPECT_EQ(dig.run(cdb, 4096, true, false, nullptr, back.data(), nullptr, 0), 0);
+  // Without digests the mapping is used; whatever that connection gets, the
+  // process lives and a new login is served.
+  {
+    Initiator plain(port);
+    plain.isid_ = 0x6002;
+    ASSERT_TRUE(plain.login());
+    plain.run(tur, 0, false, false, nullptr, nullptr, nullptr, 0);
+    cdb_rw10(cdb, 0x28, 2048, 512);
+    int st = plain.run(cdb, 262144, true, false, nullptr, back.data(), nullptr, 0);
+    EXPECT_NE(st, 0);
+  }
+  Initiator after(port);
+  after.isid_ = 0x6003;
+  ASSERT_TRUE(after.login());
+  after.run(tur, 0, false, false, nullptr, nullptr, nullptr, 0);  // the new nexus's unit attention
+  EXPECT_EQ(after.run(tur, 0, false, false, nullptr, nullptr, nullptr, 0), 0);
+  srv.stop();
+  ::unlink(path.c_str());
 }
 
 TEST(ConnFileLun, WriteReadThroughIoUring) {
