@@ -200,6 +200,22 @@ bool seg_adjacent(const Seg& s, uint64_t s_off, const PageRun& r, bool file) {
 }  // namespace
 
 struct Builder {
+  // Back to the pool's free nodes (CAS push; release: whoever takes them
+  // next sees this thread done with the node).
+  static void free_node(Pool::Impl& im, XBatch* b) {
+    XBatch* h = im.free_batches.load(std::memory_order_relaxed);
+    do {
+      b->next = h;
+    } while (!im.free_batches.compare_exchange_weak(h, b, std::memory_order_release, std::memory_order_relaxed));
+  }
+
+  // n new nodes onto the free list (slow paths only: see get_node). Enough of
+  // them that the exchanges rarely lack one: one per batch of vectors ever
+  // built of each order, two per thread cache.
+  static void add_nodes(Pool::Impl& im, unsigned n) {
+    while (n--) free_node(im, new XBatch);
+  }
+
   // Build a vector of `pages` pages from the page source; runs capped at
   // 2^max_order pages. Charges the global budget (dropping idle vectors
   // first when it would refuse). 0 or -ENOMEM; on failure nothing is held.
@@ -290,7 +306,9 @@ struct Builder {
     if (kind == kKindCached) {
       im.misses[order].fetch_add(1, std::memory_order_relaxed);
       im.built_segs[order].fetch_add(segs.size(), std::memory_order_relaxed);
-      im.allocated_vecs[order].fetch_add(1, std::memory_order_relaxed);
+      // One batch node per batch of vectors of this order (see get_node).
+      if (im.allocated_vecs[order].fetch_add(1, std::memory_order_relaxed) % im.batch[order] == 0)
+        add_nodes(im, 1);
     } else {
       im.oneshot_pages.fetch_add(pages, std::memory_order_relaxed);
     }
@@ -361,26 +379,19 @@ static void count_out(Pool& p, ThreadCache* tc, int k, bool hit) {
 }
 
 // An empty batch node for `tc`'s next hand-off: its spare list, else all
-// of the pool's free nodes (take-all: no ABA), else a new one (slow path;
-// nodes are reused, so their number stays near the most batches ever in
-// the exchanges at once).
+// of the pool's free nodes (take-all: no ABA), else none -- the batch then
+// goes to the shared pool under the mutex. Nodes are made only where the
+// pool allocates anyway (add_nodes: a new thread cache, a new vector), so
+// a warm data path never allocates, whoever holds the spare nodes.
 static XBatch* get_node(Pool::Impl& im, ThreadCache* tc) {
   if (!tc->spare && im.free_batches.load(std::memory_order_relaxed))
     tc->spare = im.free_batches.exchange(nullptr, std::memory_order_acquire);
   XBatch* b = tc->spare;
-  if (!b) return new XBatch;
-  tc->spare = b->next;
+  if (b) tc->spare = b->next;
   return b;
 }
 
-// Back to the pool's free nodes (CAS push; release: whoever takes them
-// next sees this thread done with the node).
-static void free_node(Pool::Impl& im, XBatch* b) {
-  XBatch* h = im.free_batches.load(std::memory_order_relaxed);
-  do {
-    b->next = h;
-  } while (!im.free_batches.compare_exchange_weak(h, b, std::memory_order_release, std::memory_order_relaxed));
-}
+
 
 // A node just emptied by `tc`: kept as its one spare if it has none (a
 // thread that both gives and takes needs no shared list), else freed for
@@ -391,14 +402,24 @@ static void put_node(Pool::Impl& im, ThreadCache* tc, XBatch* b) {
     tc->spare = b;
     return;
   }
-  free_node(im, b);
+  Builder::free_node(im, b);
 }
 
 // Hand the batch vs[0..b) to the exchange (one CAS, no lock), idle from
 // epoch `now` on (see Pool::maintain: stamps are set when vectors leave a
 // thread stack, not on every release). Writes nothing in the vectors.
-static void exchange_put(Pool::Impl& im, ThreadCache* tc, int k, Vec* const* vs, uint32_t b, uint64_t now) {
+// Without a free node, the batch goes to the shared pool (the mutex).
+static void exchange_put(Pool& p, ThreadCache* tc, int k, Vec* const* vs, uint32_t b, uint64_t now) {
+  Pool::Impl& im = CacheEngine::impl(p);
   XBatch* xb = get_node(im, tc);
+  if (!xb) {
+    std::lock_guard<std::mutex> lk(im.mu);
+    for (uint32_t i = 0; i < b; ++i) {
+      vs[i]->stamp_ = now;
+      list_push_back(im.shared[k], vs[i]);
+    }
+    return;
+  }
   xb->n = b;
   xb->stamp = now;
   std::memcpy(xb->v, vs, b * sizeof(Vec*));
@@ -492,7 +513,10 @@ static int get_member(Pool& p, ThreadCache* tc, int k, unsigned flags, Vec** out
   }
   count_out(p, tc, k, hit);
   unpoison(v->segs_, v->full_nsegs_);
-  v->refs_.store(1, std::memory_order_relaxed);
+  // Cached vectors keep refs_ == 1; only a new one needs the store. A store
+  // to a cached vector's first line would move that line to this core and
+  // cost the releasing thread a coherence miss (see Vec).
+  if (!hit) v->refs_.store(1, std::memory_order_relaxed);
   *out = v;
   return 0;
 }
@@ -603,7 +627,7 @@ int CacheEngine::alloc_slow(Pool& p, size_t bytes, unsigned flags, Budget* charg
     return CacheOps::refuse(p, flags, out);
   }
   Pool::trim(v, bytes);
-  v->set_charged(charge);
+  if (charge != v->charged_) v->set_charged(charge);  // no store when unchanged (see get_member)
   *out = v;
   return 0;
 }
@@ -668,7 +692,7 @@ void CacheEngine::drain_exchange(Pool& p) {
           CacheOps::list_push_back(im.shared[k], b->v[i]);
         }
         n += b->n;
-        CacheOps::free_node(im, b);
+        Builder::free_node(im, b);
         b = next;
       }
     }
@@ -717,7 +741,7 @@ void CacheEngine::recycle_slow(Pool& p, Vec* v, ThreadCache* tc) {
         // Full: the oldest batch (bottom of the stack) moves to the exchange,
         // where an allocating thread takes it without a lock.
         uint32_t b = im.batch[k];
-        CacheOps::exchange_put(im, tc, k, o.stack, b, p.epoch_.load(std::memory_order_relaxed));
+        CacheOps::exchange_put(p, tc, k, o.stack, b, p.epoch_.load(std::memory_order_relaxed));
         o.moved.add(-static_cast<uint64_t>(b));
         std::memmove(o.stack, o.stack + b, (n - b) * sizeof(Vec*));
         n -= b;
@@ -873,6 +897,7 @@ ThreadCache* Pool::attach_tc() {
     tc->ord[k].lim.store(impl_->cap[k], std::memory_order_relaxed);  // published by the lock below
     tc->ord[k].stack = new_stack(impl_->cap[k]);
   }
+  Builder::add_nodes(*impl_, 2);  // this thread's spare and the one in its hands
   {
     std::lock_guard<std::mutex> lk(impl_->mu);
     impl_->tcs.push_back(tc);
@@ -897,6 +922,11 @@ void CacheEngine::detach(Pool& p, ThreadCache* tc) {
     im.dead_in[k] += tc->ord[k].in.get();
   }
   im.tcs.erase(std::remove(im.tcs.begin(), im.tcs.end(), tc), im.tcs.end());
+  // Its spare nodes stay in the pool's supply (see get_node).
+  while (XBatch* b = tc->spare) {
+    tc->spare = b->next;
+    Builder::free_node(im, b);
+  }
   delete tc;
 }
 
