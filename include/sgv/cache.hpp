@@ -126,6 +126,17 @@ struct PoolOptions {
   PageSource* pages = nullptr;     // nullptr: the pool owns an anonymous mmap source
   size_t low_watermark_bytes = 0;  // memory pressure shrinks cached pages down to this
   bool watch_pressure = false;     // start a PSI / cgroup memory.events watcher
+  // Bytes per batch moved between a thread's cache and the shared exchange
+  // (at most 32 vectors, at least one). A thread's stack holds two batches
+  // per order, so this bounds what one thread keeps per pool: ~30 x this
+  // (~15 MiB at the default 512 KiB), hidden from purge and shrink until
+  // its owner's next operation. Larger batches make cross-thread frees of
+  // large vectors cheaper: each hand-off costs a few cache-line transfers,
+  // which a batch of two 256 KiB vectors pays per two commands (bench/
+  // README.md: cycle/256K/2t 1.25x the floor at 512 KiB, ~1.03x at 4 MiB).
+  // 0: the default. Rounded down to whole pages.
+  size_t thread_batch_bytes = kDefaultThreadBatchBytes;
+  static constexpr size_t kDefaultThreadBatchBytes = size_t{512} << 10;
 };
 
 // A scatter-gather vector. Obtained from Pool::alloc, given back by release()

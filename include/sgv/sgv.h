@@ -62,6 +62,9 @@ struct sgv_pool_opts {
   struct sgv_page_hooks hooks; /* when page_source == SGV_PAGES_HOOKS */
   size_t low_watermark_bytes;  /* pressure shrinks cached memory down to this */
   int watch_pressure;          /* nonzero: start the PSI / memory.events watcher */
+  size_t thread_batch_bytes;   /* default 512 KiB (0 = default): vectors move between a
+                                  thread's cache and the shared pool in batches of this
+                                  many bytes; a thread keeps up to ~30x this per pool */
 };
 
 void sgv_pool_opts_init(struct sgv_pool_opts *opts);

@@ -31,6 +31,7 @@ void sgv_pool_opts_init(struct sgv_pool_opts* o) {
   o->purge_interval_ms = 60000;
   o->max_order = 10;
   o->page_source = SGV_PAGES_ANON;
+  o->thread_batch_bytes = sgv::PoolOptions::kDefaultThreadBatchBytes;
 }
 
 sgv_pool* sgv_pool_create(const struct sgv_pool_opts* o, sgv_budget* global) {
@@ -64,6 +65,7 @@ sgv_pool* sgv_pool_create(const struct sgv_pool_opts* o, sgv_budget* global) {
   po.pages = p->src.get();
   po.low_watermark_bytes = o->low_watermark_bytes;
   po.watch_pressure = o->watch_pressure != 0;
+  po.thread_batch_bytes = o->thread_batch_bytes;
   p->pool = std::make_unique<sgv::Pool>(po, global ? &global->b : nullptr);
   return p;
 }

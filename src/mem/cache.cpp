@@ -1036,14 +1036,18 @@ Pool::Pool(const PoolOptions& opts, Budget* global)
   }
   if (global_) global_->set_counts_pages(true);
   // Batches between a thread stack and the exchange are sized by bytes
-  // (512 KiB, at most 32 vectors): one CAS moves 32 vectors of 4 KiB or one
-  // of 512 KiB and up. A stack holds two batches (one vector from order 9,
-  // so an idle thread hides at most ~15 MiB per pool from purge until its
-  // next operation flushes it).
+  // (thread_batch_bytes, 512 KiB by default; at most 32 vectors, at least
+  // one): one CAS moves 32 vectors of 4 KiB or one of 512 KiB and up. A
+  // stack holds two batches, or one vector where a single vector is a batch
+  // of 2 MiB or more (so at the default an idle thread hides at most
+  // ~15 MiB per pool from purge until its next operation flushes it).
+  if (opts_.thread_batch_bytes == 0) opts_.thread_batch_bytes = PoolOptions::kDefaultThreadBatchBytes;
+  opts_.thread_batch_bytes = std::max(opts_.thread_batch_bytes & ~(kPageSize - 1), kPageSize);
   for (unsigned k = 0; k < kOrders; ++k) {
-    uint32_t b = std::clamp<uint32_t>(static_cast<uint32_t>((size_t{512} << 10) >> (k + kPageShift)), 1, 32);
+    size_t per = opts_.thread_batch_bytes >> (k + kPageShift);
+    uint32_t b = static_cast<uint32_t>(std::clamp<size_t>(per, 1, 32));
     impl_->batch[k] = b;
-    impl_->cap[k] = k >= 9 ? 1 : 2 * b;
+    impl_->cap[k] = b == 1 && k >= 9 ? 1 : 2 * b;
   }
   impl_->tick_ms = opts_.purge_interval_ms > 0 ? std::max<long>(1, opts_.purge_interval_ms / kTicksPerInterval) : 1000;
   Registry& r = registry();

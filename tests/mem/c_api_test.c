@@ -55,6 +55,7 @@ int main(void) {
 
   sgv_pool_opts_init(&o);
   CHECK(o.max_order == 10 && o.purge_interval_ms == 60000 && o.clustering == 0);
+  CHECK(o.thread_batch_bytes == 512u * 1024);
   o.name = "c-test";
   o.purge_interval_ms = -1;
 

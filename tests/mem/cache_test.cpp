@@ -485,6 +485,46 @@ TEST(CacheThreads, CrossThreadFreesComeBackThroughTheExchange) {
   EXPECT_TRUE(p.check_invariants());
 }
 
+// thread_batch_bytes sets how many vectors a thread keeps before handing a
+// batch to the exchange: a freeing thread that stays alive keeps its stack
+// (two batches at most), and only what it handed over is reachable by
+// another thread's shrink. 40 vectors of 256 KiB freed on such a thread:
+// at the default 512 KiB (batches of 2, a stack of 4) at least 36 reach
+// the exchange; at 4 MiB (batches of 16, a stack of 32) the stack fills at
+// 32, hands 16 over and ends with 24, so exactly 16 do.
+TEST(CacheThreads, ThreadBatchBytesSetsWhatAFreeingThreadKeeps) {
+  for (size_t batch : {size_t{0}, size_t{4} << 20}) {
+    PoolOptions o = quiet_opts();
+    o.thread_batch_bytes = batch;
+    Pool p(o);
+    EXPECT_EQ(p.options().thread_batch_bytes, batch ? batch : PoolOptions::kDefaultThreadBatchBytes);
+    constexpr int kN = 40;
+    constexpr size_t kSz = 256 << 10;
+    std::vector<Vec*> vs(kN);
+    for (auto& v : vs) ASSERT_EQ(p.alloc(kSz, 0, nullptr, &v), 0);
+    std::atomic<bool> freed{false}, done{false};
+    std::thread t([&] {
+      for (Vec* v : vs) v->release();
+      freed = true;
+      while (!done) std::this_thread::yield();  // alive: its stack stays put
+    });
+    while (!freed) std::this_thread::yield();
+    // This thread's shrink flushes its own stack (empty) and reaches the
+    // exchange; the freeing thread is only asked to flush later.
+    size_t got = p.shrink(SIZE_MAX);
+    if (batch == 0) {
+      EXPECT_GE(got, 36 * kSz);
+      EXPECT_LE(got, 38 * kSz);
+    } else {
+      EXPECT_EQ(got, 16 * kSz);
+    }
+    done = true;
+    t.join();  // thread exit flushes the rest to the shared pool
+    EXPECT_EQ(p.stats().order[6].cached_vecs, static_cast<uint64_t>(kN) - got / kSz);
+    EXPECT_TRUE(p.check_invariants());
+  }
+}
+
 // A thread's cache slot left by a destroyed pool is never taken for its
 // successor's, and pools beyond the per-thread slots work from the shared
 // pool alone.
