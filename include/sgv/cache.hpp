@@ -22,7 +22,8 @@
 // idle for (interval, 1.5 x interval] goes back to the page source. Idle
 // time is stamped when a vector leaves a thread stack (flush, batch to the
 // exchange), not on release, so the hit path does not touch it. Thread
-// stacks are bounded (at most ~15 MiB per thread per pool), and every tick,
+// stacks are bounded (two batches of thread_batch_bytes per order: ~15 MiB
+// per thread per pool at the default), and every tick,
 // shrink and pressure event asks each of them to flush to the shared pool on
 // its owner's next operation (a flag, no lock on the fast path), so only a
 // thread that never touches the pool again keeps its few vectors until it
@@ -128,9 +129,9 @@ struct PoolOptions {
   bool watch_pressure = false;     // start a PSI / cgroup memory.events watcher
   // Bytes per batch moved between a thread's cache and the shared exchange
   // (at most 32 vectors, at least one). A thread's stack holds two batches
-  // per order, so this bounds what one thread keeps per pool: ~30 x this
-  // (~15 MiB at the default 512 KiB), hidden from purge and shrink until
-  // its owner's next operation. Larger batches make cross-thread frees of
+  // per order, so this bounds what one thread keeps per pool (~15 MiB at
+  // the default 512 KiB, ~60 MiB at 4 MiB), hidden from purge and shrink
+  // until its owner's next operation. Larger batches make cross-thread frees of
   // large vectors cheaper: each hand-off costs a few cache-line transfers,
   // which a batch of two 256 KiB vectors pays per two commands (bench/
   // README.md: cycle/256K/2t 1.25x the floor at 512 KiB, ~1.03x at 4 MiB).

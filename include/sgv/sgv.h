@@ -64,7 +64,8 @@ struct sgv_pool_opts {
   int watch_pressure;          /* nonzero: start the PSI / memory.events watcher */
   size_t thread_batch_bytes;   /* default 512 KiB (0 = default): vectors move between a
                                   thread's cache and the shared pool in batches of this
-                                  many bytes; a thread keeps up to ~30x this per pool */
+                                  many bytes; a thread keeps up to two per order (~15 MiB
+                                  per pool at the default, ~60 MiB at 4 MiB) */
 };
 
 void sgv_pool_opts_init(struct sgv_pool_opts *opts);
