@@ -394,6 +394,21 @@ TEST_F(ConnTest, LunResetWhileWriteAwaitsData) {
   EXPECT_EQ(ini->run(tur, 0, false, false, nullptr, nullptr, nullptr, 0), 0);
 }
 
+// One immediate task management request; returns the response code, or -1
+// if the answer is not a TMF response for it.
+int tmf(Initiator& ini, uint8_t fn, uint32_t itt, uint64_t lun, uint32_t ref_itt = 0xffffffff) {
+  Bhs h{};
+  h.set_opcode(Op::tmf_req, true);
+  h.set_flags(uint8_t(0x80 | fn));
+  h.set_itt(itt);
+  h.set_lun(lun);
+  h.set32(20, ref_itt);
+  h.set32(24, ini.cmd_sn_);
+  Pdu p;
+  if (!ini.send(h) || !ini.recv(p) || p.op() != Op::tmf_rsp || p.h.itt() != itt) return -1;
+  return p.h.response();
+}
+
 // A LUN-scoped task management function on a LUN the target does not have
 // answers "LUN does not exist" (RFC 7143 11.6.1; SAM's INCORRECT LOGICAL
 // UNIT NUMBER), not "function complete", and the session serves on.
@@ -402,19 +417,8 @@ TEST_F(ConnTest, LunScopedTmfOnAMissingLunSaysNoLun) {
   uint32_t itt = 0x80;
   for (uint8_t fn : {2, 4, 5}) {  // ABORT TASK SET, CLEAR TASK SET, LUN RESET
     for (uint64_t lun : {uint64_t(7) << 48, uint64_t(0)}) {  // LUN 7: none; LUN 0: ours
-      Bhs h{};
-      h.set_opcode(Op::tmf_req, true);
-      h.set_flags(uint8_t(0x80 | fn));
-      h.set_itt(++itt);
-      h.set_lun(lun);
-      h.set32(24, ini->cmd_sn_);
-      ASSERT_TRUE(ini->send(h));
-      Pdu p;
-      ASSERT_TRUE(ini->recv(p));
-      EXPECT_EQ(p.op(), Op::tmf_rsp);
-      EXPECT_EQ(p.h.itt(), itt);
-      uint8_t want = lun ? uint8_t(iscsi::TmfResponse::no_lun) : uint8_t(iscsi::TmfResponse::complete);
-      EXPECT_EQ(p.h.response(), want) << "function " << int(fn) << " lun " << (lun >> 48);
+      int want = lun ? int(iscsi::TmfResponse::no_lun) : int(iscsi::TmfResponse::complete);
+      EXPECT_EQ(tmf(*ini, fn, ++itt, lun), want) << "function " << int(fn) << " lun " << (lun >> 48);
     }
   }
   uint8_t tur[16] = {};
@@ -430,24 +434,13 @@ TEST_F(ConnTest, TaskReassignIsAllegianceReassignmentNotSupported) {
   auto ini = session();
   uint32_t itt = 0x90;
   struct {
-    uint8_t fn, want;
-  } cases[] = {{8, uint8_t(iscsi::TmfResponse::reassign_unsupported)},
-               {3, uint8_t(iscsi::TmfResponse::not_supported)},
-               {7, uint8_t(iscsi::TmfResponse::not_supported)}};
-  for (auto c : cases) {
-    Bhs h{};
-    h.set_opcode(Op::tmf_req, true);
-    h.set_flags(uint8_t(0x80 | c.fn));
-    h.set_itt(++itt);
-    h.set32(20, 0x1234);  // Referenced Task Tag: no such task
-    h.set32(24, ini->cmd_sn_);
-    ASSERT_TRUE(ini->send(h));
-    Pdu p;
-    ASSERT_TRUE(ini->recv(p));
-    EXPECT_EQ(p.op(), Op::tmf_rsp);
-    EXPECT_EQ(p.h.itt(), itt);
-    EXPECT_EQ(p.h.response(), c.want) << "function " << int(c.fn);
-  }
+    uint8_t fn;
+    int want;
+  } cases[] = {{8, int(iscsi::TmfResponse::reassign_unsupported)},
+               {3, int(iscsi::TmfResponse::not_supported)},
+               {7, int(iscsi::TmfResponse::not_supported)}};
+  for (auto c : cases)  // Referenced Task Tag 0x1234: no such task
+    EXPECT_EQ(tmf(*ini, c.fn, ++itt, 0, 0x1234), c.want) << "function " << int(c.fn);
   uint8_t tur[16] = {};
   EXPECT_EQ(ini->run(tur, 0, false, false, nullptr, nullptr, nullptr, 0), 0);
 }
