@@ -351,6 +351,12 @@ static void list_unlink(Pool::Impl::Shared& s, Vec* v) {
   v->next_ = v->prev_ = nullptr;
   --s.n;
 }
+// Into the shared pool, idle since epoch `stamp` (purge reads it there;
+// see Pool::maintain). Caller holds mu.
+static void to_shared(Pool::Impl& im, int k, Vec* v, uint64_t stamp) {
+  v->stamp_ = stamp;
+  list_push_back(im.shared[k], v);
+}
 
 
 
@@ -391,8 +397,6 @@ static XBatch* get_node(Pool::Impl& im, ThreadCache* tc) {
   return b;
 }
 
-
-
 // A node just emptied by `tc`: kept as its one spare if it has none (a
 // thread that both gives and takes needs no shared list), else freed for
 // the threads that hand batches over.
@@ -414,10 +418,7 @@ static void exchange_put(Pool& p, ThreadCache* tc, int k, Vec* const* vs, uint32
   XBatch* xb = get_node(im, tc);
   if (!xb) {
     std::lock_guard<std::mutex> lk(im.mu);
-    for (uint32_t i = 0; i < b; ++i) {
-      vs[i]->stamp_ = now;
-      list_push_back(im.shared[k], vs[i]);
-    }
+    for (uint32_t i = 0; i < b; ++i) to_shared(im, k, vs[i], now);
     return;
   }
   xb->n = b;
@@ -642,10 +643,7 @@ void CacheEngine::flush_tc(Pool& p, ThreadCache* tc) {
   for (unsigned k = 0; k <= p.max_order(); ++k) {
     ThreadCache::Order& o = tc->ord[k];
     uint32_t n = o.n.load(std::memory_order_relaxed);
-    for (uint32_t i = 0; i < n; ++i) {
-      o.stack[i]->stamp_ = now;
-      CacheOps::list_push_back(im.shared[k], o.stack[i]);
-    }
+    for (uint32_t i = 0; i < n; ++i) CacheOps::to_shared(im, k, o.stack[i], now);
     o.moved.add(-static_cast<uint64_t>(n));
     o.n.store(0, std::memory_order_relaxed);
   }
@@ -687,10 +685,8 @@ void CacheEngine::drain_exchange(Pool& p) {
       XBatch* b = stack->exchange(nullptr, std::memory_order_acquire);
       while (b) {
         XBatch* next = b->next;
-        for (uint32_t i = 0; i < b->n; ++i) {
-          b->v[i]->stamp_ = b->stamp;  // idle since the batch left its stack
-          CacheOps::list_push_back(im.shared[k], b->v[i]);
-        }
+        // Idle since the batch left its stack.
+        for (uint32_t i = 0; i < b->n; ++i) CacheOps::to_shared(im, k, b->v[i], b->stamp);
         n += b->n;
         Builder::free_node(im, b);
         b = next;
@@ -728,9 +724,9 @@ void CacheEngine::recycle_slow(Pool& p, Vec* v, ThreadCache* tc) {
       int k = v->order_;
       poison(v, v->segs_, v->full_nsegs_);
       if (!tc) {
-        v->stamp_ = p.epoch_.load(std::memory_order_relaxed);  // straight into the shared pool
+        uint64_t now = p.epoch_.load(std::memory_order_relaxed);
         std::lock_guard<std::mutex> lk(im.mu);
-        CacheOps::list_push_back(im.shared[k], v);
+        CacheOps::to_shared(im, k, v, now);
         im.dead_in[k]++;
         break;
       }
@@ -1045,7 +1041,7 @@ Pool::Pool(const PoolOptions& opts, Budget* global)
   opts_.thread_batch_bytes = std::max(opts_.thread_batch_bytes & ~(kPageSize - 1), kPageSize);
   for (unsigned k = 0; k < kOrders; ++k) {
     size_t per = opts_.thread_batch_bytes >> (k + kPageShift);
-    uint32_t b = static_cast<uint32_t>(std::clamp<size_t>(per, 1, 32));
+    uint32_t b = static_cast<uint32_t>(std::clamp<size_t>(per, 1, kBatchMax));  // a node holds kBatchMax
     impl_->batch[k] = b;
     impl_->cap[k] = b == 1 && k >= 9 ? 1 : 2 * b;
   }
