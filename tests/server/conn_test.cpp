@@ -702,6 +702,12 @@ TEST(ConnFileLun, TruncatedTmpfsFileUnderDataDigestFailsTheReadNotTheDaemon) {
   ASSERT_EQ(::truncate(path.c_str(), 512 * 1024), 0);  // another process, in effect
   Pdu rsp;
   EXPECT_EQ(dig.run(cdb, 262144, true, false, nullptr, back.data(), nullptr, 0, &rsp), 2);  // CHECK CONDITION
+  // Sense: MEDIUM ERROR (the file ends before the LUN does). The data
+  // segment is SenseLength (2 bytes) then the sense, fixed or descriptor.
+  ASSERT_GE(rsp.data.size(), 5u);
+  const uint8_t* sense = rsp.data.data() + 2;
+  uint8_t key = (sense[0] & 0x7f) >= 0x72 ? sense[1] & 0x0f : sense[2] & 0x0f;
+  EXPECT_EQ(key, 0x03);
   // The session serves on: the first half MiB is still there.
   cdb_rw10(cdb, 0x28, 0, 8);
   EXPECT_EQ(dig.run(cdb, 4096, true, false, nullptr, back.data(), nullptr, 0), 0);
