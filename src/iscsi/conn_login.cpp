@@ -5,6 +5,7 @@
 // connection takes over what was negotiated (session registered, nexus
 // opened, budget created, digests switched on).
 #include <algorithm>
+#include <cstdio>
 #include <string>
 
 #include "iscsi/chap.hpp"
@@ -109,8 +110,13 @@ void Conn::enter_full_feature() {
   exp_cmd_sn_ = L.exp_cmd_sn();
   max_cmd_sn_ = L.max_cmd_sn();
   full_feature_ = true;
-  if (!p_.discovery)
-    nexus_ = target_->open_nexus(sess_.initiator_name + ",i,0x" + std::to_string(sess_.isid));
+  if (!p_.discovery) {
+    // The initiator port name (RFC 7143 4.4.1, SPC-4 TransportID): the ISID
+    // as 12 hex digits. Persistent reservations know a nexus by it.
+    char isid[16];
+    std::snprintf(isid, sizeof isid, "%012llx", static_cast<unsigned long long>(sess_.isid & 0xffffffffffffull));
+    nexus_ = target_->open_nexus(sess_.initiator_name + ",i,0x" + isid);
+  }
   reader_.set_digests(p_.header_digest, p_.data_digest);
   login_.reset();
 }

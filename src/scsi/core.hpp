@@ -110,6 +110,27 @@ struct WriteGate {
   Task* park_tail = nullptr;
 };
 
+// Persistent reservation state of a LUN (pr.cpp). Registrations belong to
+// an I_T nexus by name (initiator port "iqn...,i,0xISID" + relative target
+// port), so they outlive a session and a new login with the same ISID is
+// the same nexus, as SPC-4 wants. Everything is guarded by mu; the data
+// path reads only Lun::pr_reserved and takes mu only while a reservation
+// exists.
+constexpr size_t kMaxPrRegistrations = 1024;  // per LUN: more gets INSUFFICIENT REGISTRATION RESOURCES
+struct PrState {
+  struct Reg {
+    std::string port;
+    uint32_t rel_port;
+    uint64_t key;
+  };
+  std::mutex mu;
+  uint32_t generation = 0;    // PRgeneration
+  std::vector<Reg> regs;      // at most kMaxPrRegistrations
+  uint8_t type = 0;           // 0: not reserved; else the PR type (LU scope)
+  std::string holder;         // the holder's port, unless type is all-registrants
+  uint32_t holder_rel_port = 0;
+};
+
 struct Lun {
   uint64_t id = 0;
   std::unique_ptr<backend::Backend> be;
@@ -132,6 +153,8 @@ struct Lun {
   bool zero_copy_read = false;   // backend answers map_read(): READ uses its memory
   bool map_cpu_safe = false;     // ... and that memory is always safe to read in user space
   WriteGate gate;
+  PrState pr;
+  std::atomic<bool> pr_reserved{false};  // pr.type != 0; stored under pr.mu (release), read acquire
   Target::Impl* im = nullptr;  // the owner, for resuming parked tasks inline
   bool write_protected() const { return read_only || swp.load(std::memory_order_relaxed); }
 };
@@ -199,6 +222,8 @@ enum Flag : uint8_t {
   kNoLunOk = 1,    // runs on a LUN that does not exist (INQUIRY, REPORT LUNS, REQUEST SENSE)
   kNoUa = 2,       // neither reports nor consumes a unit attention
   kWrites = 4,     // modifies the medium: refused on read-only LUNs
+  kPrOk = 8,       // allowed whatever persistent reservation another nexus holds
+  kPrRead = 16,    // reads only: allowed under a write-exclusive reservation
 };
 
 using PrepFn = bool (*)(Target::Impl&, Task&);
@@ -219,7 +244,9 @@ struct OpRow {
 // The table (ops.cpp) and its lookup: row index or -1.
 const OpRow* op_table(unsigned* n);
 int find_op(uint8_t opcode, uint16_t sa);
-inline bool op_has_sa(uint8_t opcode) { return opcode == 0x9e || opcode == 0xa3 || opcode == 0x9f || opcode == 0xa4; }
+inline bool op_has_sa(uint8_t opcode) {
+  return opcode == 0x9e || opcode == 0xa3 || opcode == 0x9f || opcode == 0xa4 || opcode == 0x5e || opcode == 0x5f;
+}
 
 struct Target::Impl {
   std::string name;
@@ -284,9 +311,12 @@ inline bool good(Task& t) {
 SGV_OP(tur) SGV_OP(request_sense) SGV_OP(inquiry) SGV_OP(report_luns) SGV_OP(mode_sense)
 SGV_OP(mode_select) SGV_OP(start_stop) SGV_OP(prevent_allow) SGV_OP(rsoc)
 SGV_OP(read_capacity10) SGV_OP(read_capacity16) SGV_OP(read) SGV_OP(write) SGV_OP(verify)
-SGV_OP(sync_cache) SGV_OP(write_same) SGV_OP(unmap) SGV_OP(compare_write)
+SGV_OP(sync_cache) SGV_OP(write_same) SGV_OP(unmap) SGV_OP(compare_write) SGV_OP(pr_in) SGV_OP(pr_out)
 #undef SGV_OP
 void exec_none(Target::Impl&, Task&);  // for commands prepare() always completes
+// Whether a persistent reservation held elsewhere stops this command (pr.cpp;
+// called only while Lun::pr_reserved is set). flags: the command's row.
+bool pr_conflicts(Lun& l, const Task& t, uint8_t flags);
 
 inline Lun* lun_of(Task& t) { return static_cast<Lun*>(t.lun_obj); }
 

@@ -203,6 +203,11 @@ bool Target::prepare(Task& t) {
   }
   // NACA: we do not support ACA, so SPC-4 wants INVALID FIELD IN CDB.
   if (t.cdb[r->cdb_len - 1] & 0x04) return invalid_cdb(t, uint16_t(r->cdb_len - 1), 2);
+  // Pairs with the release store in pr.cpp's set_reservation().
+  if (l && l->pr_reserved.load(std::memory_order_acquire) && pr_conflicts(*l, t, r->flags)) {
+    t.status = status::reservation_conflict;
+    return true;
+  }
   t.op_index = uint8_t(row);
   return r->prep(im, t);
 }

@@ -1,0 +1,349 @@
+// scsi/pr.cpp - persistent reservations (SPC-4 5.13, PERSISTENT RESERVE IN
+// and OUT): registrations per I_T nexus, one LU-scope reservation of any of
+// the six types, the unit attentions the standard asks for, and the check
+// every other command passes while a reservation exists.
+//
+// What is not here: APTPL (state lives as long as the process; REPORT
+// CAPABILITIES says PTPL_C 0 and a request for it is refused), SPEC_I_PT,
+// REGISTER AND MOVE, and the ABORT half of PREEMPT AND ABORT (the
+// registrations and the reservation change as for PREEMPT; commands the
+// preempted nexuses already have in flight complete, their next ones get
+// RESERVATION CONFLICT). ALL_TG_PT is accepted: a target has one port.
+#include <algorithm>
+
+#include "scsi/core.hpp"
+
+namespace sgv::scsi {
+
+namespace {
+
+namespace pr_type {
+constexpr uint8_t we = 1, ea = 3, we_ro = 5, ea_ro = 6, we_ar = 7, ea_ar = 8;
+}
+bool valid_type(uint8_t ty) {
+  return ty == pr_type::we || ty == pr_type::ea || ty == pr_type::we_ro || ty == pr_type::ea_ro ||
+         ty == pr_type::we_ar || ty == pr_type::ea_ar;
+}
+bool all_registrants(uint8_t ty) { return ty == pr_type::we_ar || ty == pr_type::ea_ar; }
+bool registrants_share(uint8_t ty) { return ty >= pr_type::we_ro; }  // RO and AR types
+bool write_exclusive(uint8_t ty) { return ty == pr_type::we || ty == pr_type::we_ro || ty == pr_type::we_ar; }
+
+namespace sa_out {
+constexpr uint8_t reg = 0, reserve = 1, release = 2, clear = 3, preempt = 4, preempt_abort = 5,
+                  reg_ignore = 6;
+}
+namespace sa_in {
+constexpr uint8_t read_keys = 0, read_reservation = 1, report_caps = 2, read_full_status = 3;
+}
+
+constexpr Asc reservations_preempted{0x2a, 0x03};
+constexpr Asc reservations_released{0x2a, 0x04};
+constexpr Asc registrations_preempted{0x2a, 0x05};
+constexpr Asc invalid_release{0x26, 0x04};
+constexpr Asc insufficient_registration{0x55, 0x04};
+
+bool conflict(Task& t) {
+  t.status = status::reservation_conflict;
+  t.sense_len = 0;
+  return true;
+}
+
+PrState::Reg* find_reg(PrState& s, const Nexus* n) {
+  for (auto& r : s.regs)
+    if (r.rel_port == n->rel_port && r.port == n->initiator) return &r;
+  return nullptr;
+}
+
+bool is_holder(const PrState& s, const PrState::Reg* r) {
+  if (!s.type || !r) return false;
+  return all_registrants(s.type) || (r->port == s.holder && r->rel_port == s.holder_rel_port);
+}
+
+// Queues `code` for every live nexus of every registration that pred
+// selects. Called with s.mu held (lock order: Lun::pr.mu, Impl::mu, ua_mu).
+template <class Pred>
+void ua_to_regs(Target::Impl& im, const Lun& l, const std::vector<PrState::Reg>& regs, Pred pred, Asc code) {
+  std::lock_guard<std::mutex> g(im.mu);
+  for (Nexus* n : im.nexuses)
+    for (const auto& r : regs)
+      if (pred(r) && r.rel_port == n->rel_port && r.port == n->initiator) im.queue_ua(n, l.id, code);
+}
+
+void set_reservation(Lun& l, const PrState::Reg* holder, uint8_t type) {
+  PrState& s = l.pr;
+  s.type = type;
+  s.holder = holder ? holder->port : std::string();
+  s.holder_rel_port = holder ? holder->rel_port : 0;
+  l.pr_reserved.store(type != 0, std::memory_order_release);  // pairs with pr_check's acquire
+}
+
+// Removes the registrations pred selects, except `keep`; returns how many.
+// Releases a reservation whose holder went (or the last registrant of an
+// all-registrants one). The caller queues the unit attentions.
+template <class Pred>
+unsigned remove_regs(Lun& l, Pred pred, std::vector<PrState::Reg>* removed) {
+  PrState& s = l.pr;
+  unsigned n = 0;
+  for (auto it = s.regs.begin(); it != s.regs.end();) {
+    if (pred(*it)) {
+      bool held = s.type && !all_registrants(s.type) && it->port == s.holder && it->rel_port == s.holder_rel_port;
+      if (removed) removed->push_back(*it);
+      it = s.regs.erase(it);
+      ++n;
+      if (held) set_reservation(l, nullptr, 0);
+    } else {
+      ++it;
+    }
+  }
+  if (s.type && all_registrants(s.type) && s.regs.empty()) set_reservation(l, nullptr, 0);
+  return n;
+}
+
+}  // namespace
+
+// ---- the check on every other command ---------------------------------------
+
+// SPC-4 5.13.1 / SBC-3 4.17: what an I_T nexus that does not hold the
+// reservation may do. Reads (and MODE SENSE, VERIFY) pass a write-exclusive
+// reservation; the registrants-only and all-registrants types let every
+// registered nexus in as if it held it. START STOP UNIT that starts and
+// PREVENT ALLOW MEDIUM REMOVAL that allows are harmless and pass too.
+bool pr_conflicts(Lun& l, const Task& t, uint8_t flags) {
+  if (flags & kPrOk) return false;
+  if (t.cdb[0] == 0x1b && (t.cdb[4] & 0xf1) == 0x01) return false;  // START, no power condition
+  if (t.cdb[0] == 0x1e && (t.cdb[4] & 0x03) == 0) return false;     // ALLOW
+  PrState& s = l.pr;
+  std::lock_guard<std::mutex> g(s.mu);
+  if (!s.type || !t.nexus) return false;
+  const PrState::Reg* r = find_reg(s, t.nexus);
+  if (is_holder(s, r)) return false;
+  if (r && registrants_share(s.type)) return false;
+  return !((flags & kPrRead) && write_exclusive(s.type));
+}
+
+// ---- PERSISTENT RESERVE IN ---------------------------------------------------
+
+bool prep_pr_in(Target::Impl&, Task& t) { return need_data(t, Dir::in, be16(t.cdb + 7)); }
+
+void exec_pr_in(Target::Impl&, Task& t) {
+  Lun& l = *lun_of(t);
+  PrState& s = l.pr;
+  uint8_t sa = t.cdb[1] & 0x1f;
+  std::vector<uint8_t> b(8);
+  {
+    std::lock_guard<std::mutex> g(s.mu);
+    put32(b.data(), s.generation);
+    switch (sa) {
+      case sa_in::read_keys:
+        for (const auto& r : s.regs) {
+          size_t o = b.size();
+          b.resize(o + 8);
+          put64(b.data() + o, r.key);
+        }
+        break;
+      case sa_in::read_reservation:
+        if (s.type) {
+          b.resize(24, 0);
+          uint64_t key = 0;  // all-registrants: the key is zero
+          if (!all_registrants(s.type)) {
+            for (const auto& r : s.regs)
+              if (r.port == s.holder && r.rel_port == s.holder_rel_port) key = r.key;
+          }
+          put64(b.data() + 8, key);
+          b[21] = s.type;  // scope 0 (LU_SCOPE) in the high nibble
+        }
+        break;
+      case sa_in::report_caps:
+        b.assign(8, 0);
+        put16(b.data(), 8);
+        b[2] = 0x04;  // ATP_C: ALL_TG_PT accepted (one target port). CRH 0, SIP_C 0, PTPL_C 0
+        b[3] = 0x80;  // TMV: the type mask is valid; ALLOW COMMANDS 0, PTPL_A 0
+        b[4] = 0x80 | 0x40 | 0x20 | 0x08 | 0x02;  // WR_EX_AR, EX_AC_RO, WR_EX_RO, EX_AC, WR_EX
+        b[5] = 0x01;                              // EX_AC_AR
+        put_data(t, b.data(), uint32_t(b.size()));
+        return finish(t);
+      case sa_in::read_full_status:
+        for (const auto& r : s.regs) {
+          // iSCSI initiator port TransportID (SPC-4 7.6.4.6, format 01b):
+          // "name,i,0xISID", NUL-terminated, padded to a multiple of 4, >= 20.
+          size_t id_len = std::max<size_t>(20, (r.port.size() + 1 + 3) & ~size_t(3));
+          size_t o = b.size();
+          b.resize(o + 24 + 4 + id_len, 0);
+          uint8_t* d = b.data() + o;
+          put64(d, r.key);
+          bool holder = s.type && (all_registrants(s.type) || (r.port == s.holder && r.rel_port == s.holder_rel_port));
+          d[12] = holder ? 0x01 : 0;  // R_HOLDER
+          if (holder) d[13] = s.type;
+          put16(d + 18, uint16_t(r.rel_port));
+          put32(d + 20, uint32_t(4 + id_len));
+          d[24] = 0x40 | 0x05;  // format 01b, protocol iSCSI
+          put16(d + 26, uint16_t(id_len));
+          std::memcpy(d + 28, r.port.data(), r.port.size());
+        }
+        break;
+    }
+  }
+  put32(b.data() + 4, uint32_t(b.size() - 8));
+  put_data(t, b.data(), uint32_t(b.size()));
+  finish(t);
+}
+
+// ---- PERSISTENT RESERVE OUT --------------------------------------------------
+
+bool prep_pr_out(Target::Impl&, Task& t) {
+  uint8_t sa = t.cdb[1] & 0x1f;
+  uint8_t scope = t.cdb[2] >> 4, type = t.cdb[2] & 0x0f;
+  bool typed = sa == sa_out::reserve || sa == sa_out::release || sa == sa_out::preempt || sa == sa_out::preempt_abort;
+  if (typed && scope != 0) return invalid_cdb(t, 2, 7);
+  if (typed && !valid_type(type)) return invalid_cdb(t, 2, 3);
+  if (be32(t.cdb + 5) != 24) return check(t, sk::illegal_request, asc::param_list_length);
+  return need_data(t, Dir::out, 24);
+}
+
+void exec_pr_out(Target::Impl& im, Task& t) {
+  Lun& l = *lun_of(t);
+  PrState& s = l.pr;
+  uint8_t p[24];
+  if (get_data(t, 0, p, 24) < 24) {
+    check(t, sk::illegal_request, asc::param_list_length);
+    return finish(t);
+  }
+  uint8_t sa = t.cdb[1] & 0x1f, type = t.cdb[2] & 0x0f;
+  uint64_t key = be64(p), sark = be64(p + 8);
+  if (p[20] & 0x08) {  // SPEC_I_PT: not supported (SIP_C 0)
+    invalid_param(t, 20, 3);
+    return finish(t);
+  }
+  if (p[20] & 0x01) {  // APTPL: not supported (PTPL_C 0)
+    invalid_param(t, 20, 0);
+    return finish(t);
+  }
+  Nexus* me = t.nexus;
+  if (!me) {  // no I_T nexus to register (a transport that never opened one)
+    conflict(t);
+    return finish(t);
+  }
+  std::lock_guard<std::mutex> g(s.mu);
+  PrState::Reg* mine = find_reg(s, me);
+  if (sa == sa_out::reg || sa == sa_out::reg_ignore) {
+    if (sa == sa_out::reg && (mine ? key != mine->key : key != 0)) {
+      conflict(t);
+      return finish(t);
+    }
+    if (!mine) {
+      if (sark != 0) {
+        if (s.regs.size() >= kMaxPrRegistrations) {
+          check(t, sk::illegal_request, insufficient_registration);
+          return finish(t);
+        }
+        s.regs.push_back({me->initiator, me->rel_port, sark});
+        ++s.generation;
+      }
+      return finish(t);
+    }
+    if (sark != 0) {
+      mine->key = sark;
+    } else {
+      // Unregistering. A registrants-only reservation that goes with its
+      // holder tells the other registrants (SPC-4 5.13.11.2.2).
+      uint8_t was = s.type;
+      std::string port = mine->port;
+      uint32_t rp = mine->rel_port;
+      // By name, not address: erasing shifts the registrations behind it.
+      remove_regs(l, [&](const PrState::Reg& r) { return r.port == port && r.rel_port == rp; }, nullptr);
+      if ((was == pr_type::we_ro || was == pr_type::ea_ro) && !s.type)
+        ua_to_regs(im, l, s.regs, [&](const PrState::Reg& r) { return !(r.port == port && r.rel_port == rp); },
+                   reservations_released);
+    }
+    ++s.generation;
+    return finish(t);
+  }
+  // Every other service action: a registered nexus with its own key.
+  if (!mine || key != mine->key) {
+    conflict(t);
+    return finish(t);
+  }
+  auto not_me = [me](const PrState::Reg& r) { return !(r.port == me->initiator && r.rel_port == me->rel_port); };
+  switch (sa) {
+    case sa_out::reserve:
+      if (!s.type) {
+        set_reservation(l, mine, type);
+      } else if (!is_holder(s, mine) || s.type != type) {
+        conflict(t);
+      }
+      break;
+    case sa_out::release:
+      if (!s.type || !is_holder(s, mine)) break;  // nothing of ours to release: GOOD
+      if (s.type != type) {
+        check(t, sk::illegal_request, invalid_release);
+        break;
+      }
+      {
+        uint8_t was = s.type;
+        set_reservation(l, nullptr, 0);
+        if (registrants_share(was)) ua_to_regs(im, l, s.regs, not_me, reservations_released);
+      }
+      break;
+    case sa_out::clear:
+      ua_to_regs(im, l, s.regs, not_me, reservations_preempted);
+      s.regs.clear();
+      set_reservation(l, nullptr, 0);
+      ++s.generation;
+      break;
+    case sa_out::preempt:
+    case sa_out::preempt_abort: {
+      std::vector<PrState::Reg> removed;
+      // Pointers into s.regs move as registrations go: remember mine by name.
+      PrState::Reg me_reg = *mine;
+      auto is_me = [&](const PrState::Reg& r) { return r.port == me_reg.port && r.rel_port == me_reg.rel_port; };
+      if (s.type && all_registrants(s.type) && sark == 0) {
+        // Preempting an all-registrants reservation: every other registrant
+        // goes, and the issuer holds a new reservation of the given type.
+        remove_regs(l, [&](const PrState::Reg& r) { return !is_me(r); }, &removed);
+        set_reservation(l, find_reg(s, me), type);
+      } else if (s.type && !all_registrants(s.type)) {
+        uint64_t holder_key = 0;
+        for (const auto& r : s.regs)
+          if (r.port == s.holder && r.rel_port == s.holder_rel_port) holder_key = r.key;
+        if (sark == holder_key) {
+          // The holder's key: its registrations go (unless it is ours), and
+          // the issuer takes the reservation with the given type.
+          uint8_t was = s.type;
+          remove_regs(l, [&](const PrState::Reg& r) { return r.key == sark && !is_me(r); }, &removed);
+          set_reservation(l, find_reg(s, me), type);
+          if (was != type)
+            ua_to_regs(im, l, s.regs, [&](const PrState::Reg& r) { return !is_me(r); }, reservations_released);
+        } else {
+          if (sark == 0) {
+            invalid_param(t, 8);
+            break;
+          }
+          if (!remove_regs(l, [&](const PrState::Reg& r) { return r.key == sark && !is_me(r); }, &removed)) {
+            conflict(t);
+            break;
+          }
+        }
+      } else {
+        // No reservation, or an all-registrants one and a non-zero key:
+        // only the registrations with that key go.
+        if (sark == 0) {
+          invalid_param(t, 8);
+          break;
+        }
+        if (!remove_regs(l, [&](const PrState::Reg& r) { return r.key == sark && !is_me(r); }, &removed)) {
+          conflict(t);
+          break;
+        }
+      }
+      ua_to_regs(im, l, removed, [](const PrState::Reg&) { return true; }, registrations_preempted);
+      ++s.generation;
+      break;
+    }
+    default:  // the table has no other rows
+      invalid_cdb(t, 1, 4);
+      break;
+  }
+  finish(t);
+}
+
+}  // namespace sgv::scsi
