@@ -313,6 +313,7 @@ SGV_OP(mode_select) SGV_OP(start_stop) SGV_OP(prevent_allow) SGV_OP(rsoc)
 SGV_OP(read_capacity10) SGV_OP(read_capacity16) SGV_OP(read) SGV_OP(write) SGV_OP(verify)
 SGV_OP(sync_cache) SGV_OP(write_same) SGV_OP(unmap) SGV_OP(compare_write) SGV_OP(pr_in) SGV_OP(pr_out)
 #undef SGV_OP
+bool prep_prefetch(Target::Impl&, Task&);
 void exec_none(Target::Impl&, Task&);  // for commands prepare() always completes
 // Whether a persistent reservation held elsewhere stops this command (pr.cpp;
 // called only while Lun::pr_reserved is set). flags: the command's row.

@@ -360,6 +360,19 @@ bool prep_sync_cache(Target::Impl&, Task& t) {
 
 void exec_sync_cache(Target::Impl&, Task& t) { submit(t, backend::Io::Op::flush, 0, 0, false); }
 
+// PRE-FETCH(10/16): the range is checked and the command completes with
+// GOOD. SBC-3 5.10 answers CONDITION MET only when the blocks were moved
+// into a cache separate from the medium; a RAM LUN is its medium, and a
+// file LUN's reads already come through the page cache (and its readahead).
+bool prep_prefetch(Target::Impl&, Task& t) {
+  Lun& l = *lun_of(t);
+  const uint8_t* c = t.cdb;
+  uint64_t lba = c[0] == 0x34 ? be32(c + 2) : be64(c + 2);
+  uint64_t n = c[0] == 0x34 ? be16(c + 7) : be32(c + 10);
+  if (out_of_range(l, lba, n)) return check(t, sk::illegal_request, asc::lba_out_of_range);
+  return good(t);
+}
+
 // ---- WRITE SAME and UNMAP: a chain of Ios driven from core_scratch.
 //
 // The chain loops instead of recursing when a backend completes inline, so

@@ -1,6 +1,6 @@
 // tests/scsi/sbc_test.cpp - block commands against a RAM LUN (and a file LUN
 // for error mapping): READ/WRITE shapes and flags, WRITE SAME, UNMAP,
-// VERIFY, WRITE AND VERIFY, SYNCHRONIZE CACHE, read-only LUNs.
+// VERIFY, WRITE AND VERIFY, SYNCHRONIZE CACHE, PRE-FETCH, read-only LUNs.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -325,6 +325,15 @@ TEST_F(Sbc, SynchronizeCache) {
   EXPECT_TRUE(run(h, cdb10(0x35, 0, 0)).good());
   EXPECT_TRUE(run(h, cdb16(0x91, 0, 100)).good());
   expect_sense(run(h, cdb10(0x35, kBlocks, 1)), 5, 0x21);
+}
+
+TEST_F(Sbc, PrefetchChecksTheRangeAndMovesNoData) {
+  Result r = run(h, cdb10(0x34, kBlocks - 8, 8));
+  EXPECT_TRUE(r.good());
+  EXPECT_EQ(r.dir, sgv::scsi::Dir::none);
+  EXPECT_TRUE(run(h, cdb16(0x90, 0, 0)).good());  // 0 blocks
+  expect_sense(run(h, cdb10(0x34, kBlocks - 8, 9)), 5, 0x21);
+  expect_sense(run(h, cdb16(0x90, ~uint64_t{0} - 1, 4)), 5, 0x21);  // LBA + length wraps
 }
 
 TEST(SbcReadOnly, WritesAreDataProtect) {
