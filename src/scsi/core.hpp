@@ -155,6 +155,10 @@ struct Lun {
   WriteGate gate;
   PrState pr;
   std::atomic<bool> pr_reserved{false};  // pr.type != 0; stored under pr.mu (release), read acquire
+  // The nexus holding a RESERVE(6/10) reservation (SPC-2), or null. Set and
+  // cleared under pr.mu (RESERVE, RELEASE); also cleared by nexus loss and
+  // resets. Read acquire on the data path.
+  std::atomic<Nexus*> spc2_holder{nullptr};
   Target::Impl* im = nullptr;  // the owner, for resuming parked tasks inline
   bool write_protected() const { return read_only || swp.load(std::memory_order_relaxed); }
 };
@@ -224,6 +228,7 @@ enum Flag : uint8_t {
   kWrites = 4,     // modifies the medium: refused on read-only LUNs
   kPrOk = 8,       // allowed whatever persistent reservation another nexus holds
   kPrRead = 16,    // reads only: allowed under a write-exclusive reservation
+  kResvOk = 32,    // allowed while another nexus holds a RESERVE(6/10) reservation
 };
 
 using PrepFn = bool (*)(Target::Impl&, Task&);
@@ -312,12 +317,15 @@ SGV_OP(tur) SGV_OP(request_sense) SGV_OP(inquiry) SGV_OP(report_luns) SGV_OP(mod
 SGV_OP(mode_select) SGV_OP(start_stop) SGV_OP(prevent_allow) SGV_OP(rsoc)
 SGV_OP(read_capacity10) SGV_OP(read_capacity16) SGV_OP(read) SGV_OP(write) SGV_OP(verify)
 SGV_OP(sync_cache) SGV_OP(write_same) SGV_OP(unmap) SGV_OP(compare_write) SGV_OP(pr_in) SGV_OP(pr_out)
+SGV_OP(reserve) SGV_OP(release)
 #undef SGV_OP
 bool prep_prefetch(Target::Impl&, Task&);
 void exec_none(Target::Impl&, Task&);  // for commands prepare() always completes
 // Whether a persistent reservation held elsewhere stops this command (pr.cpp;
 // called only while Lun::pr_reserved is set). flags: the command's row.
 bool pr_conflicts(Lun& l, const Task& t, uint8_t flags);
+// Ends the RESERVE(6/10) reservation of nexus n (nullptr: whoever holds it).
+void spc2_release_nexus(Lun& l, Nexus* n);
 
 inline Lun* lun_of(Task& t) { return static_cast<Lun*>(t.lun_obj); }
 

@@ -1,7 +1,8 @@
-// scsi/pr.cpp - persistent reservations (SPC-4 5.13, PERSISTENT RESERVE IN
-// and OUT): registrations per I_T nexus, one LU-scope reservation of any of
-// the six types, the unit attentions the standard asks for, and the check
-// every other command passes while a reservation exists.
+// scsi/pr.cpp - reservations: persistent ones (SPC-4 5.13, PERSISTENT
+// RESERVE IN and OUT): registrations per I_T nexus, one LU-scope reservation
+// of any of the six types, the unit attentions the standard asks for, and
+// the check every other command passes while a reservation exists; and the
+// older RESERVE/RELEASE(6/10) kind (below).
 //
 // What is not here: APTPL (state lives as long as the process; REPORT
 // CAPABILITIES says PTPL_C 0 and a request for it is refused), SPEC_I_PT,
@@ -121,6 +122,47 @@ bool pr_conflicts(Lun& l, const Task& t, uint8_t flags) {
   return !((flags & kPrRead) && write_exclusive(s.type));
 }
 
+// ---- RESERVE / RELEASE (6 and 10): SPC-2 reservations --------------------------
+//
+// One holder per LUN, known by its Nexus: the reservation ends with RELEASE,
+// the nexus (logout, connection loss), a LUN reset or a target reset. While
+// it lasts every other nexus gets RESERVATION CONFLICT for everything but
+// the commands marked kResvOk (INQUIRY, REQUEST SENSE, REPORT LUNS, REPORT
+// SUPPORTED OPERATION CODES, RELEASE). Neither can be taken while
+// persistent reservations are in use (registrations exist), and no
+// registration while it is held (SPC-4 5.13.3). Third-party and extent
+// reservations are obsolete and refused.
+
+bool prep_reserve(Target::Impl&, Task& t) {
+  bool ten = t.cdb[0] == 0x56;
+  if (t.cdb[1] & (ten ? 0x13 : 0x1f)) return invalid_cdb(t, 1);
+  if (ten ? be16(t.cdb + 7) : be16(t.cdb + 3)) return invalid_cdb(t, ten ? 7 : 3);
+  Lun& l = *lun_of(t);
+  if (!t.nexus) return conflict(t);
+  std::lock_guard<std::mutex> g(l.pr.mu);
+  if (l.pr.type || !l.pr.regs.empty()) return conflict(t);
+  Nexus* held = nullptr;
+  if (!l.spc2_holder.compare_exchange_strong(held, t.nexus, std::memory_order_acq_rel) && held != t.nexus)
+    return conflict(t);  // another nexus holds it (the holder may reserve again)
+  return good(t);
+}
+
+bool prep_release(Target::Impl&, Task& t) {
+  bool ten = t.cdb[0] == 0x57;
+  if (t.cdb[1] & (ten ? 0x13 : 0x1f)) return invalid_cdb(t, 1);
+  Lun& l = *lun_of(t);
+  std::lock_guard<std::mutex> g(l.pr.mu);
+  Nexus* mine = t.nexus;
+  if (mine) l.spc2_holder.compare_exchange_strong(mine, nullptr, std::memory_order_acq_rel);
+  return good(t);  // releasing what another nexus holds, or nothing, is no error
+}
+
+void spc2_release_nexus(Lun& l, Nexus* n) {
+  std::lock_guard<std::mutex> g(l.pr.mu);
+  if (n) l.spc2_holder.compare_exchange_strong(n, nullptr, std::memory_order_acq_rel);
+  else l.spc2_holder.store(nullptr, std::memory_order_release);
+}
+
 // ---- PERSISTENT RESERVE IN ---------------------------------------------------
 
 bool prep_pr_in(Target::Impl&, Task& t) { return need_data(t, Dir::in, be16(t.cdb + 7)); }
@@ -224,6 +266,11 @@ void exec_pr_out(Target::Impl& im, Task& t) {
     return finish(t);
   }
   std::lock_guard<std::mutex> g(s.mu);
+  Nexus* spc2 = l.spc2_holder.load(std::memory_order_acquire);
+  if (spc2 && spc2 != me) {  // a RESERVE(6/10) of another nexus came in between
+    conflict(t);
+    return finish(t);
+  }
   PrState::Reg* mine = find_reg(s, me);
   if (sa == sa_out::reg || sa == sa_out::reg_ignore) {
     if (sa == sa_out::reg && (mine ? key != mine->key : key != 0)) {

@@ -172,6 +172,10 @@ void Target::close_nexus(Nexus* n) {
     auto& v = impl_->nexuses;
     v.erase(std::remove(v.begin(), v.end(), n), v.end());
   }
+  // Nexus loss ends its RESERVE(6/10) reservations (persistent ones stay).
+  // luns never shrinks; a LUN added meanwhile cannot be held by n.
+  for (uint64_t id : lun_ids())
+    if (Lun* l = impl_->lun(id)) spc2_release_nexus(*l, n);
   delete n;
 }
 
@@ -203,10 +207,15 @@ bool Target::prepare(Task& t) {
   }
   // NACA: we do not support ACA, so SPC-4 wants INVALID FIELD IN CDB.
   if (t.cdb[r->cdb_len - 1] & 0x04) return invalid_cdb(t, uint16_t(r->cdb_len - 1), 2);
-  // Pairs with the release store in pr.cpp's set_reservation().
-  if (l && l->pr_reserved.load(std::memory_order_acquire) && pr_conflicts(*l, t, r->flags)) {
-    t.status = status::reservation_conflict;
-    return true;
+  // Reservations. Pairs with the release store in pr.cpp's set_reservation()
+  // and the RESERVE(6/10) exchange.
+  if (l) {
+    Nexus* h = l->spc2_holder.load(std::memory_order_acquire);
+    if ((h && h != t.nexus && !(r->flags & kResvOk)) ||
+        (l->pr_reserved.load(std::memory_order_acquire) && pr_conflicts(*l, t, r->flags))) {
+      t.status = status::reservation_conflict;
+      return true;
+    }
   }
   t.op_index = uint8_t(row);
   return r->prep(im, t);
@@ -222,13 +231,17 @@ void Target::resume(Task& t) { resume_task(*impl_, t); }
 void Target::lun_reset(uint64_t lun, Nexus* from) {
   uint64_t id = decode_lun(lun);
   if (!impl_->lun(id)) id = lun;  // accept a plain id too
+  if (Lun* l = impl_->lun(id)) spc2_release_nexus(*l, nullptr);  // persistent reservations stay
   impl_->queue_ua_others(from, id, asc::lun_reset);
 }
 
 void Target::target_reset(Nexus* from) {
   std::vector<uint64_t> ids;
   impl_->lun_ids(ids);
-  for (uint64_t id : ids) impl_->queue_ua_others(from, id, asc::target_reset);
+  for (uint64_t id : ids) {
+    if (Lun* l = impl_->lun(id)) spc2_release_nexus(*l, nullptr);
+    impl_->queue_ua_others(from, id, asc::target_reset);
+  }
 }
 
 void Target::tasks_cleared_by_other(Nexus* victim, uint64_t lun) {

@@ -2,7 +2,7 @@
 // OUT) across several I_T nexuses of one target: registration and keys,
 // the six reservation types and who may read or write under each, RELEASE,
 // CLEAR and PREEMPT with the unit attentions they owe the other nexuses,
-// and the parameter checks.
+// and the parameter checks; and RESERVE/RELEASE(6/10).
 #include <gtest/gtest.h>
 
 #include "scsi/endian.hpp"
@@ -296,6 +296,76 @@ TEST(PersistentReservation, ReportCapabilitiesAndFullStatus) {
   ASSERT_TRUE(shortk.good());
   EXPECT_EQ(shortk.data.size(), 8u);
   EXPECT_EQ(be32(shortk.data.data() + 4), 8u);
+}
+
+}  // namespace
+
+// ---- RESERVE / RELEASE (6 and 10) ---------------------------------------------
+
+namespace {
+
+Result reserve6(Harness& h, sgv::scsi::Nexus* n) { return h.run({0x16, 0, 0, 0, 0, 0}, {}, -1, 0, n); }
+Result release6(Harness& h, sgv::scsi::Nexus* n) { return h.run({0x17, 0, 0, 0, 0, 0}, {}, -1, 0, n); }
+
+TEST(Reserve6, HolderOnlyUntilReleaseOrNexusLoss) {
+  Three t;
+  ASSERT_TRUE(reserve6(t.h, t.b).good());
+  EXPECT_TRUE(reserve6(t.h, t.b).good());  // the holder may reserve again
+  EXPECT_EQ(reserve6(t.h, t.c).status, kConflict);
+  EXPECT_TRUE(write1(t.h, t.b).good());
+  // Everything else from another nexus conflicts, reads and TUR included;
+  // INQUIRY, REPORT LUNS and RELEASE do not.
+  EXPECT_EQ(read1(t.h, t.c).status, kConflict);
+  EXPECT_EQ(tur(t.h, t.c).status, kConflict);
+  EXPECT_EQ(t.h.run({0x1a, 0x08, 0x3f, 0, 255, 0}, {}, -1, 0, t.c).status, kConflict);  // MODE SENSE
+  EXPECT_EQ(prin(t.h, t.c, 0).status, kConflict);
+  EXPECT_TRUE(t.h.run({0x12, 0, 0, 0, 36, 0}, {}, -1, 0, t.c).good());
+  EXPECT_TRUE(t.h.run({0xa0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0}, {}, -1, 0, t.c).good());
+  EXPECT_TRUE(release6(t.h, t.c).good());  // not the holder: no effect
+  EXPECT_EQ(write1(t.h, t.c).status, kConflict);
+  t.h.target().close_nexus(t.b);  // nexus loss ends it
+  EXPECT_TRUE(write1(t.h, t.c).good());
+  EXPECT_TRUE(reserve6(t.h, t.c).good());
+  EXPECT_EQ(write1(t.h, t.a).status, kConflict);
+  ASSERT_TRUE(t.h.run({0x57, 0, 0, 0, 0, 0, 0, 0, 0, 0}, {}, -1, 0, t.c).good());  // RELEASE(10)
+  EXPECT_TRUE(write1(t.h, t.a).good());
+}
+
+TEST(Reserve6, LunAndTargetResetsEndIt) {
+  Three t;
+  ASSERT_TRUE(reserve6(t.h, t.b).good());
+  t.h.target().lun_reset(sgv::test::wire_lun(0), t.a);
+  t.h.clear_ua(t.c);
+  EXPECT_TRUE(write1(t.h, t.c).good());
+  t.h.clear_ua(t.b);
+  ASSERT_TRUE(t.h.run({0x56, 0, 0, 0, 0, 0, 0, 0, 0, 0}, {}, -1, 0, t.b).good());  // RESERVE(10)
+  EXPECT_EQ(write1(t.h, t.c).status, kConflict);
+  t.h.target().target_reset(t.a);
+  t.h.clear_ua(t.c);
+  EXPECT_TRUE(write1(t.h, t.c).good());
+}
+
+TEST(Reserve6, PersistentReservationsAndReserveExcludeEachOther) {
+  Three t;
+  ASSERT_TRUE(prout(t.h, t.a, kReg, 0, 0, 0xa1).good());
+  EXPECT_EQ(reserve6(t.h, t.b).status, kConflict);  // registrations exist
+  EXPECT_EQ(reserve6(t.h, t.a).status, kConflict);  // even for the registrant
+  ASSERT_TRUE(prout(t.h, t.a, kReg, 0, 0xa1, 0).good());
+  ASSERT_TRUE(reserve6(t.h, t.b).good());
+  EXPECT_EQ(prout(t.h, t.a, kRegIgnore, 0, 0, 0xa1).status, kConflict);
+  EXPECT_TRUE(keys(t.h, t.b).empty());
+}
+
+TEST(Reserve6, ObsoleteFormsAreRefused) {
+  Three t;
+  Result r = t.h.run({0x16, 0x01, 0, 0, 0, 0}, {}, -1, 0, t.a);  // extent
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.asc, 0x24);
+  r = t.h.run({0x56, 0x10, 0, 7, 0, 0, 0, 0, 0, 0}, {}, -1, 0, t.a);  // third party
+  EXPECT_EQ(r.asc, 0x24);
+  r = t.h.run({0x56, 0, 0, 0, 0, 0, 0, 0, 24, 0}, {}, -1, 0, t.a);  // a parameter list
+  EXPECT_EQ(r.asc, 0x24);
+  EXPECT_TRUE(write1(t.h, t.b).good());  // nothing was reserved
 }
 
 }  // namespace
