@@ -69,6 +69,17 @@ class Backend {
   // null must stay at 0, ram copies writes into its store by design; reads
   // through map_read are copied by the kernel, into the socket).
   virtual uint64_t bytes_copied() const { return 0; }
+  // Provisioning of the store at offset, for GET LBA STATUS: returns
+  // kMapped or kDeallocated (reads as zeros and holds no space) and sets *run
+  // to how many bytes from offset (1..max) share that state; or -errno.
+  // Blocking, for that rare slow-path command; a backend may stop a run early
+  // to bound its work. The default reports everything mapped, which is
+  // always safe: an initiator may skip reading deallocated blocks.
+  static constexpr int kMapped = 0, kDeallocated = 1;
+  virtual int extent_state(uint64_t /*offset*/, uint64_t max, uint64_t* run) {
+    *run = max;
+    return kMapped;
+  }
 };
 
 // Per-thread io_uring used by file LUNs. A reactor thread that may run file

@@ -291,6 +291,27 @@ class FileBackend final : public Backend {
     if (map_ && len) data_->set(off / kPage, (off + len + kPage - 1) / kPage);
   }
 
+  // Holes of a regular file (SEEK_DATA / SEEK_HOLE; ext4, xfs, tmpfs, ...)
+  // read as zeros and hold no space. A block device, or a file system that
+  // does not answer, is reported mapped.
+  int extent_state(uint64_t off, uint64_t max, uint64_t* run) override {
+    *run = max;
+    if (blockdev_ || off >= size_) return kMapped;
+    uint64_t end = off + std::min(max, size_ - off);
+    off_t data = lseek(fd_, off_t(off), SEEK_DATA);
+    if (data < 0) {
+      if (errno == ENXIO) return kDeallocated;  // a hole up to the end of the file
+      return kMapped;
+    }
+    if (uint64_t(data) > off) {
+      *run = std::min(uint64_t(data), end) - off;
+      return kDeallocated;
+    }
+    off_t hole = lseek(fd_, off_t(off), SEEK_HOLE);
+    if (hole > off_t(off)) *run = std::min(uint64_t(hole), end) - off;
+    return kMapped;
+  }
+
   int fd() const { return fd_; }
   Path path() const { return path_; }
 

@@ -6,6 +6,7 @@
 // memory to the transport); writes copy from the command's segments into the
 // store, which is the one copy a RAM disk cannot avoid. UNMAP gives whole
 // pages back with MADV_DONTNEED (they then read as zeros again).
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@ namespace sgv::backend {
 namespace {
 
 constexpr uint64_t kPage = 4096;
+constexpr uint64_t kScanPages = 65536;  // extent_state: 256 MiB per call at most
 
 class RamBackend final : public Backend {
  public:
@@ -45,6 +47,44 @@ class RamBackend final : public Backend {
     return 1;
   }
   bool can_map_read() const override { return true; }
+
+  // A page the kernel has neither present nor swapped out was never written
+  // or was given back by UNMAP: it reads as zeros. /proc/self/pagemap says
+  // which (bit 63 present, bit 62 swapped; readable unprivileged). Scans at
+  // most kScanPages per call, so one command cannot stall the reactor. If
+  // pagemap cannot be read, everything is reported mapped.
+  int extent_state(uint64_t off, uint64_t max, uint64_t* run) override {
+    *run = max;
+    if (off >= size_ || max == 0) return kMapped;
+    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return kMapped;
+    uint64_t first = (reinterpret_cast<uintptr_t>(base_) + off) / kPage;
+    uint64_t end_off = off + std::min(max, size_ - off);
+    uint64_t last = (reinterpret_cast<uintptr_t>(base_) + end_off + kPage - 1) / kPage;  // exclusive
+    last = std::min(last, first + kScanPages);
+    int state = -1;
+    uint64_t page = first;
+    uint64_t buf[512];
+    while (page < last) {
+      size_t want = size_t(std::min<uint64_t>(last - page, 512));
+      ssize_t got = pread(fd, buf, want * 8, off_t(page * 8));
+      if (got <= 0) break;
+      size_t n = size_t(got) / 8;
+      size_t i = 0;
+      for (; i < n; ++i) {
+        int st = (buf[i] >> 62) & 3 ? kMapped : kDeallocated;
+        if (state < 0) state = st;
+        if (st != state) break;
+      }
+      page += i;
+      if (i < n) break;
+    }
+    close(fd);
+    if (state < 0) return kMapped;  // pagemap gave nothing
+    uint64_t run_end = page * kPage - reinterpret_cast<uintptr_t>(base_);  // offset where the state changes
+    *run = std::max<uint64_t>(1, std::min(run_end, end_off) - off);
+    return state;
+  }
 
   int flush_sync() override { return 0; }
 

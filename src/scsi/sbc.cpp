@@ -155,6 +155,60 @@ void exec_read_capacity16(Target::Impl&, Task& t) {
   finish(t);
 }
 
+// ---- GET LBA STATUS (SBC-3 5.6): which blocks from an LBA on are mapped
+// and which deallocated (read as zeros, hold no space), as runs. A short
+// answer is allowed: the initiator asks again from where it ends. So one
+// command scans at most kLbaStatusMax descriptors and what the backend
+// bounds per call.
+
+namespace {
+constexpr unsigned kLbaStatusMax = 64;
+}
+
+bool prep_get_lba_status(Target::Impl&, Task& t) {
+  Lun& l = *lun_of(t);
+  if (be64(t.cdb + 2) >= l.nblocks) return check(t, sk::illegal_request, asc::lba_out_of_range);
+  return need_data(t, Dir::in, be32(t.cdb + 10));
+}
+
+void exec_get_lba_status(Target::Impl&, Task& t) {
+  Lun& l = *lun_of(t);
+  uint8_t b[8 + 16 * kLbaStatusMax] = {};
+  unsigned n = 0;
+  uint64_t lba = be64(t.cdb + 2);
+  // Descriptors that fit the allocation length, at least one.
+  unsigned cap = t.data_len >= 24 ? std::min<uint32_t>(kLbaStatusMax, (t.data_len - 8) / 16) : 1;
+  while (n < cap && lba < l.nblocks) {
+    uint64_t run = 0;
+    uint64_t left = (l.nblocks - lba) << l.bs_shift;
+    int st = l.be->extent_state(lba << l.bs_shift, left, &run);
+    if (st < 0) {
+      complete_io_error(t, st, false);
+      return finish(t);
+    }
+    // Whole blocks only: a block the state changes inside is mapped.
+    uint64_t blocks = run >> l.bs_shift;
+    if (blocks == 0) {
+      blocks = 1;
+      st = backend::Backend::kMapped;
+    }
+    blocks = std::min<uint64_t>({blocks, l.nblocks - lba, 0xffffffffu});
+    uint8_t* d = n ? b + 8 + 16 * (n - 1) : nullptr;
+    if (d && (d[12] & 0x0f) == st && be32(d + 8) + blocks <= 0xffffffffu) {
+      put32(d + 8, uint32_t(be32(d + 8) + blocks));  // same state as the run before: extend it
+    } else {
+      d = b + 8 + 16 * n++;
+      put64(d, lba);
+      put32(d + 8, uint32_t(blocks));
+      d[12] = uint8_t(st);
+    }
+    lba += blocks;
+  }
+  put32(b, 4 + 16 * n);
+  put_data(t, b, 8 + 16 * n);
+  finish(t);
+}
+
 // ---- READ / WRITE / WRITE AND VERIFY
 
 bool prep_read(Target::Impl& im, Task& t) {

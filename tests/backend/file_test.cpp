@@ -4,7 +4,8 @@
 // no-copy guarantee (bytes_copied stays 0); the inline path (tmpfs served by
 // blocking calls, RWF_NOWAIT elsewhere) with short transfers, -EAGAIN handed
 // to the ring mid-command, errors, FUA and flush; zero-copy reads of tmpfs
-// files through their mapping (map_read), never over a hole.
+// files through their mapping (map_read), never over a hole; which extents
+// are mapped or deallocated (extent_state, for GET LBA STATUS).
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/magic.h>
@@ -298,6 +299,68 @@ TEST(RamBackend, SparseZeroCopyAndUnmap) {
   EXPECT_EQ(p[1999], 0x77);
   for (int i = 2000; i < 10000; ++i) ASSERT_EQ(p[i], 0) << i;
   EXPECT_EQ(p[10000], 0x77);
+}
+
+// extent_state(offset) as {state, run}.
+std::pair<int, uint64_t> extent(Backend& be, uint64_t off, uint64_t max) {
+  uint64_t run = 0;
+  int st = be.extent_state(off, max, &run);
+  return {st, run};
+}
+constexpr int kM = Backend::kMapped, kD = Backend::kDeallocated;
+
+TEST(RamBackend, ExtentStateSeesWrittenAndUnmappedPages) {
+  int err = 0;
+  auto be = make_ram({64 << 20}, &err);
+  ASSERT_TRUE(be);
+  EXPECT_EQ(extent(*be, 0, 64 << 20), std::make_pair(kD, uint64_t{64 << 20}));
+  std::vector<uint8_t> buf(3 * 4096, 0x11);
+  Seg s{buf.data(), buf.size()};
+  Io w;
+  w.op = Io::Op::write;
+  w.offset = 4096;
+  w.len = buf.size();
+  w.segs = &s;
+  w.nsegs = 1;
+  ASSERT_EQ(run(*be, w), 0);  // pages 1-3
+  Io u;
+  u.op = Io::Op::unmap;
+  u.offset = 2 * 4096;
+  u.len = 4096;
+  ASSERT_EQ(run(*be, u), 0);  // page 2 again
+  EXPECT_EQ(extent(*be, 0, 1 << 20), std::make_pair(kD, uint64_t{4096}));
+  EXPECT_EQ(extent(*be, 4096 + 512, 1 << 20), std::make_pair(kM, uint64_t{4096 - 512}));  // mid-page
+  EXPECT_EQ(extent(*be, 2 * 4096, 1 << 20), std::make_pair(kD, uint64_t{4096}));
+  EXPECT_EQ(extent(*be, 3 * 4096, 1 << 20), std::make_pair(kM, uint64_t{4096}));
+  EXPECT_EQ(extent(*be, 4 * 4096, 8192), std::make_pair(kD, uint64_t{8192}));  // capped by max
+}
+
+TEST(FileBackend, ExtentStateFollowsHolesOnDiskAndTmpfs) {
+  for (const char* dir : {"/tmp", "/dev/shm"}) {
+    if (std::string(dir) == "/dev/shm" && !shm_is_tmpfs()) continue;
+    SCOPED_TRACE(dir);
+    TmpFile f(dir);
+    int err = 0;
+    auto be = make_file({f.path, 1 << 20}, &err);
+    ASSERT_TRUE(be);
+    EXPECT_EQ(extent(*be, 0, 1 << 20), std::make_pair(kD, uint64_t{1 << 20}));  // sparse, never written
+    std::vector<uint8_t> buf(1 << 20, 0xab);
+    Seg s{buf.data(), buf.size()};
+    Io w;
+    w.op = Io::Op::write;
+    w.len = buf.size();
+    w.segs = &s;
+    w.nsegs = 1;
+    ASSERT_EQ(run(*be, w), 0);
+    Io u;
+    u.op = Io::Op::unmap;
+    u.offset = 256 << 10;
+    u.len = 256 << 10;
+    ASSERT_EQ(run(*be, u), 0);
+    EXPECT_EQ(extent(*be, 0, 1 << 20), std::make_pair(kM, uint64_t{256 << 10}));
+    EXPECT_EQ(extent(*be, 300 << 10, 1 << 20), std::make_pair(kD, uint64_t{212 << 10}));
+    EXPECT_EQ(extent(*be, 512 << 10, 512 << 10), std::make_pair(kM, uint64_t{512 << 10}));
+  }
 }
 
 TEST(NullBackend, ZerosAndNoCopy) {

@@ -26,6 +26,24 @@ skipped=$(awk '/^  Test: /{n++} /\[SKIPPED\]/ && !/PERSISTENT RESERVE IN/ {if (n
 if [ -z "${total:-}" ]; then
   echo "run_test_cu: no CUnit summary (iscsi-test-cu exit $st)" >&2; exit 1
 fi
-echo "cu-summary $family ran=$ran passed=$passed failed=$failed skipped=$skipped inactive=$inactive"
+# Assertions of libiscsi 1.19 that contradict the standard, by file:line.
+# Each fails against any conforming target; every other failure counts.
+#   test_get_lba_status_unmap_single.c:135 - GetLBAStatus.UnmapSingle asks
+#     GET LBA STATUS for LBA i+1 and wants the first descriptor to start at
+#     i + (logical blocks per physical block), 16 for our 512-byte LUNs; SBC-3
+#     5.6 wants it to start at the LBA in the CDB (i+1), which sgvd returns.
+#     The test's other checks (deallocated after UNMAP, mapped next to it)
+#     pass. Upstream correct only when there is one block per physical block.
+known_bad="test_get_lba_status_unmap_single.c:135"
+# CUnit lists each failed assertion as "  N. file.c:LINE  - message".
+fails=$(awk '/^ *[0-9]+\. [^ ]+\.c:[0-9]+ +- / {print $2}' "$out")
+unknown=0; known=0
+for f in $fails; do
+  case " $known_bad " in *" $f "*) known=$((known + 1)); echo "run_test_cu: known libiscsi defect: $f" ;;
+                         *) unknown=$((unknown + 1)) ;; esac
+done
+echo "cu-summary $family ran=$ran passed=$passed failed=$failed skipped=$skipped inactive=$inactive known_libiscsi_defects=$known"
 [ "$st" -eq 124 ] && { echo "run_test_cu: timed out after $limit s" >&2; exit 1; }
-[ "$ran" -gt 0 ] && [ "$failed" -eq 0 ] && [ "$ran" -eq "$total" ]
+# A failed test must be explained by known defects only (and CUnit's count
+# must not exceed the failures it listed).
+[ "$ran" -gt 0 ] && [ "$ran" -eq "$total" ] && [ "$unknown" -eq 0 ] && [ "$failed" -le "$known" ]

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "backend/backend.hpp"
+#include "scsi/endian.hpp"
 #include "scsi_helper.hpp"
 
 using sgv::test::cdb10;
@@ -385,3 +386,56 @@ TEST(SbcFile, MediumErrorOnShrunkenFile) {
 }
 
 }  // namespace
+
+namespace {
+
+// GET LBA STATUS: {lba, blocks, state} descriptors.
+struct LbaRun {
+  uint64_t lba;
+  uint32_t blocks;
+  uint8_t state;
+  bool operator==(const LbaRun&) const = default;
+};
+std::vector<LbaRun> lba_status(Harness& h, uint64_t lba, uint32_t alloc = 8 + 16 * 16) {
+  std::vector<uint8_t> c(16, 0);
+  c[0] = 0x9e;
+  c[1] = 0x12;
+  for (int i = 0; i < 8; ++i) c[2 + i] = uint8_t(lba >> (56 - 8 * i));
+  for (int i = 0; i < 4; ++i) c[10 + i] = uint8_t(alloc >> (24 - 8 * i));
+  Result r = run(h, c);
+  EXPECT_TRUE(r.good());
+  std::vector<LbaRun> v;
+  if (r.data.size() < 8) return v;
+  uint32_t len = sgv::be32(r.data.data());
+  for (size_t off = 8; off + 16 <= r.data.size() && off < 4 + len; off += 16) {
+    const uint8_t* d = r.data.data() + off;
+    v.push_back({sgv::be64(d), sgv::be32(d + 8), uint8_t(d[12] & 0x0f)});
+  }
+  return v;
+}
+
+}  // namespace
+
+TEST_F(Sbc, GetLbaStatusFollowsWritesAndUnmaps) {
+  // 8 MiB RAM LUN, never written: one deallocated run.
+  EXPECT_EQ(lba_status(h, 0), (std::vector<LbaRun>{{0, uint32_t(kBlocks), 1}}));
+  // Write blocks 0-263 (33 pages), unmap page 0 (blocks 0-7).
+  ASSERT_TRUE(run(h, cdb10(0x2a, 0, 264), pattern(264 * 512, 1)).good());
+  std::vector<uint8_t> u(24, 0);
+  u[1] = 22;
+  u[3] = 16;
+  u[19] = 8;  // LBA 0, 8 blocks
+  ASSERT_TRUE(run(h, {0x42, 0, 0, 0, 0, 0, 0, 0, 24, 0}, u).good());
+  EXPECT_EQ(lba_status(h, 0),
+            (std::vector<LbaRun>{{0, 8, 1}, {8, 256, 0}, {264, uint32_t(kBlocks - 264), 1}}));
+  // From the middle of a run; and a 24-byte allocation gets the first only.
+  EXPECT_EQ(lba_status(h, 9), (std::vector<LbaRun>{{9, 255, 0}, {264, uint32_t(kBlocks - 264), 1}}));
+  EXPECT_EQ(lba_status(h, 9, 24), (std::vector<LbaRun>{{9, 255, 0}}));
+  std::vector<uint8_t> c(16, 0);
+  c[0] = 0x9e;
+  c[1] = 0x12;
+  c[9] = 0;
+  for (int i = 0; i < 8; ++i) c[2 + i] = uint8_t(kBlocks >> (56 - 8 * i));
+  c[13] = 24;
+  expect_sense(run(h, c), 5, 0x21);  // at the capacity: out of range
+}
