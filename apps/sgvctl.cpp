@@ -1,5 +1,5 @@
 // apps/sgvctl.cpp - asks a running sgvd (through its --admin-socket) for
-// stats, LUNs, configuration or version and prints the answer.
+// stats, LUNs, configuration, reservations or version and prints the answer.
 // Exit: 0 answered, 1 no answer or an error reply, 2 bad command line.
 #include <cstdio>
 #include <cstdlib>
@@ -11,7 +11,7 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: sgvctl [--socket PATH] stats|luns|config|version|help\n"
+    "usage: sgvctl [--socket PATH] stats|luns|config|reservations|version|help\n"
     "  --socket PATH   sgvd's --admin-socket (default $SGVD_ADMIN_SOCKET, else /tmp/sgvd.sock)\n";
 
 }  // namespace

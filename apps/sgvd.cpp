@@ -98,6 +98,8 @@ int main(int argc, char** argv) {
               [&server] { return server.stats_dump(); });
     admin.add("config", "the running configuration as TOML", [&cfg] { return config_to_toml(cfg); });
     admin.add("luns", "target lun kind size block_size [path] [ro]", [&cfg] { return luns_dump(cfg); });
+    admin.add("reservations", "per LUN: persistent reservation, registrations, RESERVE(6) holder",
+              [&server] { return server.reservations_dump(); });
     admin.add("version", "sgvd's version", [] { return std::string(sgv_version()) + "\n"; });
     if (int rc = admin.start(cfg.admin_socket); rc != 0) {
       std::fprintf(stderr, "sgvd: admin socket %s: %s\n", cfg.admin_socket.c_str(),

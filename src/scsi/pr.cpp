@@ -11,6 +11,7 @@
 // preempted nexuses already have in flight complete, their next ones get
 // RESERVATION CONFLICT). ALL_TG_PT is accepted: a target has one port.
 #include <algorithm>
+#include <cstdio>
 
 #include "scsi/core.hpp"
 
@@ -391,6 +392,31 @@ void exec_pr_out(Target::Impl& im, Task& t) {
       break;
   }
   finish(t);
+}
+
+// ---- the admin view ----------------------------------------------------------
+
+std::string Target::reservations_dump() const {
+  static const char* const kType[9] = {"none", "?", "?", "EA", "?", "WE_RO", "EA_RO", "WE_AR", "EA_AR"};
+  std::string out;
+  for (uint64_t id : lun_ids()) {
+    Lun* l = impl_->lun(id);
+    if (!l) continue;
+    PrState& s = l->pr;
+    std::lock_guard<std::mutex> g(s.mu);  // close_nexus clears reserve6 under it before the Nexus goes
+    Nexus* r6 = l->spc2_holder.load(std::memory_order_acquire);
+    const char* type = s.type == pr_type::we ? "WE" : s.type < 9 ? kType[s.type] : "?";
+    std::string holder = !s.type ? "-" : all_registrants(s.type) ? "all-registrants" : s.holder;
+    out += "lun=" + std::to_string(id) + " generation=" + std::to_string(s.generation) + " type=" + type +
+           " holder=" + holder + " reserve6=" + (r6 ? r6->initiator : std::string("-")) +
+           " registrations=" + std::to_string(s.regs.size()) + "\n";
+    for (const auto& r : s.regs) {
+      char key[24];
+      std::snprintf(key, sizeof key, "0x%016llx", static_cast<unsigned long long>(r.key));
+      out += "lun=" + std::to_string(id) + " registrant=" + r.port + " key=" + key + "\n";
+    }
+  }
+  return out;
 }
 
 }  // namespace sgv::scsi

@@ -74,6 +74,13 @@ class Target {
   // Shutdown: flush every LUN's backend; first error or 0.
   int flush_all();
 
+  // Every LUN's reservations as text for the admin socket, any thread: one
+  // "lun=N generation=G type=T holder=PORT reserve6=PORT registrations=K"
+  // line per LUN (type none/WE/EA/WE_RO/EA_RO/WE_AR/EA_AR; holder and
+  // reserve6 "-" when nobody), then "lun=N registrant=PORT key=0x..." per
+  // registration.
+  std::string reservations_dump() const;
+
   struct Impl;
  private:
   std::unique_ptr<Impl> impl_;

@@ -1,7 +1,7 @@
 // server/admin.hpp - sgvd's admin endpoint: a unix socket that answers
-// one-line commands (`stats`, `config`, `luns`, `version`, `help`) for
-// sgvctl. Commands are callbacks returning text, so the endpoint knows
-// nothing of Server internals and tests can drive it alone.
+// one-line commands (`stats`, `config`, `luns`, `reservations`, `version`,
+// `help`) for sgvctl. Commands are callbacks returning text, so the
+// endpoint knows nothing of Server internals and tests can drive it alone.
 //
 // Wire format: the client sends a command line ending in '\n'; the reply is
 // text lines ended by a line holding only ".", and a body line that starts

@@ -379,6 +379,12 @@ void Server::stop() {
   s.running = false;
 }
 
+std::string Server::reservations_dump() const {
+  std::string out;
+  for (const auto& t : impl_->targets) out += "target=" + t.target->name() + "\n" + t.target->reservations_dump();
+  return out;
+}
+
 std::string Server::stats_dump() const {
   const Impl& s = *impl_;
   std::string out;

@@ -33,6 +33,8 @@ class Server {
   // key=value lines: connections, sessions, commands, bytes, and the sgv
   // cache and budget statistics.
   std::string stats_dump() const;
+  // "target=NAME" then that target's Target::reservations_dump(), per target.
+  std::string reservations_dump() const;
   // (host, port) actually bound, in Config::portals order (port 0 resolved).
   std::vector<std::pair<std::string, uint16_t>> bound_portals() const;
 

@@ -19,6 +19,7 @@ run '^sgv [0-9]' version
 run "^$SGVD_TARGET 0 ram 67108864 512" luns
 run "name = \"$SGVD_TARGET\"" config
 run '=' stats
+run "^lun=0 generation=0 type=none holder=- reserve6=- registrations=0$" reservations
 out=$("$ctl" --socket "$sock" bogus 2>&1); st=$?
 if [ "$st" -ne 1 ] || ! grep -q "unknown command" <<<"$out"; then echo "FAIL sgvctl bogus: $st $out"; fail=1; else echo "ok   sgvctl bogus"; fi
 exit $fail

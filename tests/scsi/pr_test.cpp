@@ -369,3 +369,21 @@ TEST(Reserve6, ObsoleteFormsAreRefused) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(ReservationsDump, ShowsTypeHolderKeysAndReserve6) {
+  Three t;
+  EXPECT_EQ(t.h.target().reservations_dump(), "lun=0 generation=0 type=none holder=- reserve6=- registrations=0\n");
+  ASSERT_TRUE(prout(t.h, t.b, kReg, 0, 0, 0xb1).good());
+  ASSERT_TRUE(prout(t.h, t.b, kReserve, kWERO, 0xb1, 0).good());
+  EXPECT_EQ(t.h.target().reservations_dump(),
+            "lun=0 generation=1 type=WE_RO holder=iqn.b,i,0x000000000001 reserve6=- registrations=1\n"
+            "lun=0 registrant=iqn.b,i,0x000000000001 key=0x00000000000000b1\n");
+  ASSERT_TRUE(prout(t.h, t.b, kReg, 0, 0xb1, 0).good());
+  ASSERT_TRUE(reserve6(t.h, t.c).good());
+  EXPECT_EQ(t.h.target().reservations_dump(),
+            "lun=0 generation=2 type=none holder=- reserve6=iqn.c,i,0x000000000001 registrations=0\n");
+}
+
+}  // namespace
