@@ -4,12 +4,17 @@
 // the check every other command passes while a reservation exists; and the
 // older RESERVE/RELEASE(6/10) kind (below).
 //
+// The check runs twice: in prepare() and again in execute(), so a command
+// that passed before a PREEMPT but waited for its Data-Out does not land
+// after it.
+//
 // What is not here: APTPL (state lives as long as the process; REPORT
 // CAPABILITIES says PTPL_C 0 and a request for it is refused), SPEC_I_PT,
 // REGISTER AND MOVE, and the ABORT half of PREEMPT AND ABORT (the
-// registrations and the reservation change as for PREEMPT; commands the
-// preempted nexuses already have in flight complete, their next ones get
-// RESERVATION CONFLICT). ALL_TG_PT is accepted: a target has one port.
+// registrations and the reservation change as for PREEMPT; I/O the
+// preempted nexuses already gave the backend completes, anything of theirs
+// that reaches execute() later gets RESERVATION CONFLICT). ALL_TG_PT is
+// accepted: a target has one port.
 #include <algorithm>
 #include <cstdio>
 

@@ -223,7 +223,22 @@ bool Target::prepare(Task& t) {
 
 void Target::execute(Task& t) {
   unsigned n;
-  op_table(&n)[t.op_index].exec(*impl_, t);
+  const OpRow& r = op_table(&n)[t.op_index];
+  // A reservation taken since prepare() (while this command waited for its
+  // Data-Out, say) still stops it: PREEMPT (AND ABORT) is how a cluster
+  // fences a node, and a write of the fenced node must not land after the
+  // preempt completed. What already reached the backend cannot be recalled.
+  if (Lun* l = lun_of(t)) {
+    Nexus* h = l->spc2_holder.load(std::memory_order_acquire);
+    if ((h && h != t.nexus && !(r.flags & kResvOk)) ||
+        (l->pr_reserved.load(std::memory_order_acquire) && pr_conflicts(*l, t, r.flags))) {
+      t.status = status::reservation_conflict;
+      t.sense_len = 0;
+      t.xfer_len = 0;
+      return finish(t);
+    }
+  }
+  r.exec(*impl_, t);
 }
 
 void Target::resume(Task& t) { resume_task(*impl_, t); }

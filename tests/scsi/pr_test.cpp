@@ -5,6 +5,8 @@
 // and the parameter checks; and RESERVE/RELEASE(6/10).
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "scsi/endian.hpp"
 #include "scsi_helper.hpp"
 
@@ -384,6 +386,44 @@ TEST(ReservationsDump, ShowsTypeHolderKeysAndReserve6) {
   ASSERT_TRUE(reserve6(t.h, t.c).good());
   EXPECT_EQ(t.h.target().reservations_dump(),
             "lun=0 generation=2 type=none holder=- reserve6=iqn.c,i,0x000000000001 registrations=0\n");
+}
+
+}  // namespace
+
+namespace {
+
+// A WRITE prepared before another nexus preempted (its Data-Out still on
+// the way, as with R2T) must not land when it executes after the preempt.
+TEST(PersistentReservation, AWriteWaitingForDataWhenPreemptedDoesNotLand) {
+  Three t;
+  ASSERT_TRUE(prout(t.h, t.a, kReg, 0, 0, 0xa1).good());
+  ASSERT_TRUE(prout(t.h, t.b, kReg, 0, 0, 0xb1).good());
+  ASSERT_TRUE(prout(t.h, t.b, kReserve, kWERO, 0xb1, 0).good());  // both may write
+  sgv::scsi::Task w;
+  uint8_t sense[sgv::scsi::kSenseMax];
+  const uint8_t cdb[10] = {0x2a, 0, 0, 0, 0, 1, 0, 0, 1, 0};
+  std::memcpy(w.cdb, cdb, 10);
+  w.cdb_len = 10;
+  w.lun = sgv::test::wire_lun(0);
+  w.nexus = t.b;
+  w.sense = sense;
+  w.edtl = 512;
+  bool done = false;
+  w.ctx = &done;
+  w.done = [](sgv::scsi::Task* k) { *static_cast<bool*>(k->ctx) = true; };
+  ASSERT_FALSE(t.h.target().prepare(w));  // allowed now: a data phase follows
+  // Meanwhile A fences B.
+  ASSERT_TRUE(prout(t.h, t.a, kPreempt, kWE, 0xa1, 0xb1).good());
+  std::vector<uint8_t> data(512, 0xee);
+  w.inline_segs[0] = {data.data(), data.size()};
+  w.segs = w.inline_segs;
+  w.nsegs = 1;
+  t.h.target().execute(w);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(w.status, kConflict);
+  Result r = read1(t.h, t.a);
+  ASSERT_TRUE(r.good());
+  EXPECT_EQ(r.data, std::vector<uint8_t>(512, 0));  // block 1 was never written
 }
 
 }  // namespace
