@@ -247,15 +247,19 @@ void Target::lun_reset(uint64_t lun, Nexus* from) {
   uint64_t id = decode_lun(lun);
   if (!impl_->lun(id)) id = lun;  // accept a plain id too
   if (Lun* l = impl_->lun(id)) spc2_release_nexus(*l, nullptr);  // persistent reservations stay
-  impl_->queue_ua_others(from, id, asc::lun_reset);
+  // SAM-5 6.3.3: every I_T nexus, the one that asked included (its task
+  // set was cleared too; multipath initiators count on seeing it per path).
+  (void)from;
+  impl_->queue_ua_others(nullptr, id, asc::lun_reset);
 }
 
 void Target::target_reset(Nexus* from) {
+  (void)from;
   std::vector<uint64_t> ids;
   impl_->lun_ids(ids);
   for (uint64_t id : ids) {
     if (Lun* l = impl_->lun(id)) spc2_release_nexus(*l, nullptr);
-    impl_->queue_ua_others(from, id, asc::target_reset);
+    impl_->queue_ua_others(nullptr, id, asc::target_reset);  // every nexus, as for a LUN reset
   }
 }
 

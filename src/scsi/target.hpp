@@ -63,7 +63,8 @@ class Target {
   void resume(Task& task);
 
   // Task management, after the transport has quiesced the affected tasks:
-  // set the unit attentions SAM requires for the other nexuses.
+  // set the unit attentions SAM requires, for every nexus (the one that
+  // asked included, SAM-5 6.3.3), and end RESERVE(6/10) reservations.
   void lun_reset(uint64_t lun, Nexus* from);
   void target_reset(Nexus* from);
   // Informs the core that tasks of this nexus were aborted by another nexus

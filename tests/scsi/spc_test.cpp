@@ -197,18 +197,23 @@ TEST(Rsoc, AllAndOne) {
   EXPECT_EQ(len % 20, 0u);
 }
 
-TEST(UnitAttention, ResetsReachOtherNexusesOnly) {
+// SAM-5 6.3.3: a reset raises its unit attention on every I_T nexus, the
+// one that asked for it included (libiscsi's MultipathIO.Reset checks each
+// path).
+TEST(UnitAttention, ResetsReachEveryNexus) {
   Harness h;
   h.clear_ua();
   sgv::scsi::Nexus* other = h.target().open_nexus("iqn.other");
   h.clear_ua(other);
   h.target().lun_reset(0, h.nexus());
+  expect_sense(h.run({0x00, 0, 0, 0, 0, 0}), 6, 0x29, 0x03);
   EXPECT_TRUE(h.run({0x00, 0, 0, 0, 0, 0}).good());
   // INQUIRY does not consume it.
   EXPECT_TRUE(h.run({0x12, 0, 0, 0, 36, 0}, {}, -1, 0, other).good());
   expect_sense(h.run({0x00, 0, 0, 0, 0, 0}, {}, -1, 0, other), 6, 0x29, 0x03);
   EXPECT_TRUE(h.run({0x00, 0, 0, 0, 0, 0}, {}, -1, 0, other).good());
   h.target().target_reset(other);
+  expect_sense(h.run({0x00, 0, 0, 0, 0, 0}, {}, -1, 0, other), 6, 0x29, 0x02);
   expect_sense(h.run({0x00, 0, 0, 0, 0, 0}), 6, 0x29, 0x02);
   h.target().tasks_cleared_by_other(other, 0);
   expect_sense(h.run({0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0}, {}, -1, 0, other), 6, 0x2f, 0x00);

@@ -390,7 +390,13 @@ TEST_F(ConnTest, LunResetWhileWriteAwaitsData) {
   std::vector<uint8_t> d(8192);
   ASSERT_TRUE(ini->data_out(itt, r2t.h.ttt(), 0, 0, d.data(), 8192, true));
   uint8_t tur[16] = {};
-  // The resetting nexus gets no unit attention (others do); it serves on.
+  // The resetting nexus gets the reset's unit attention once (SAM-5 6.3.3:
+  // every nexus does), then serves on.
+  Pdu rsp;
+  EXPECT_EQ(ini->run(tur, 0, false, false, nullptr, nullptr, nullptr, 0, &rsp), 2);
+  ASSERT_GE(rsp.data.size(), 2u + 14u);  // SenseLength, then fixed-format sense
+  EXPECT_EQ(rsp.data[2 + 2] & 0x0f, 6);   // UNIT ATTENTION
+  EXPECT_EQ(rsp.data[2 + 12], 0x29);      // ... POWER ON, RESET, OR BUS DEVICE RESET
   EXPECT_EQ(ini->run(tur, 0, false, false, nullptr, nullptr, nullptr, 0), 0);
 }
 
@@ -422,6 +428,7 @@ TEST_F(ConnTest, LunScopedTmfOnAMissingLunSaysNoLun) {
     }
   }
   uint8_t tur[16] = {};
+  EXPECT_EQ(ini->run(tur, 0, false, false, nullptr, nullptr, nullptr, 0), 2);  // the LUN reset's attention
   EXPECT_EQ(ini->run(tur, 0, false, false, nullptr, nullptr, nullptr, 0), 0);
 }
 
