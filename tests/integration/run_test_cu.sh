@@ -12,8 +12,10 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 select=(-t "$family")
 [ "$family" = ALL ] && select=()
+# The URL twice: a second path to the same LUN, so the multipath tests
+# (MultipathIO, reservations and COMPARE AND WRITE across paths) run too.
 timeout -k 5 "$limit" iscsi-test-cu --dataloss -i iqn.2026-11.io.sgv:test-cu \
-  -I iqn.2026-11.io.sgv:test-cu-2 "${select[@]}" "$SGVD_URL/0" >"$out" 2>&1
+  -I iqn.2026-11.io.sgv:test-cu-2 "${select[@]}" "$SGVD_URL/0" "$SGVD_URL/0" >"$out" 2>&1
 st=$?
 cat "$out"
 # CUnit: "               tests     12     12     10      2        0"
