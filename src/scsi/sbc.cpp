@@ -209,6 +209,23 @@ void exec_get_lba_status(Target::Impl&, Task& t) {
   finish(t);
 }
 
+// ---- READ DEFECT DATA (10/12, SBC-3 5.12/5.13): no medium, no defects.
+// The answer echoes the requested list format, marks the requested lists
+// (primary, grown) valid and lists nothing.
+
+bool prep_read_defect(Target::Impl&, Task& t) {
+  bool twelve = t.cdb[0] == 0xb7;
+  return need_data(t, Dir::in, twelve ? be32(t.cdb + 6) : be16(t.cdb + 7));
+}
+
+void exec_read_defect(Target::Impl&, Task& t) {
+  bool twelve = t.cdb[0] == 0xb7;
+  uint8_t b[8] = {};
+  b[1] = twelve ? uint8_t(t.cdb[1] & 0x1f) : uint8_t(t.cdb[2] & 0x1f);  // PLISTV, GLISTV, format
+  put_data(t, b, twelve ? 8 : 4);  // length 0: (10) bytes 2-3; (12) generation 0, bytes 4-7
+  finish(t);
+}
+
 // ---- READ / WRITE / WRITE AND VERIFY
 
 bool prep_read(Target::Impl& im, Task& t) {

@@ -1,6 +1,7 @@
 // tests/scsi/sbc_test.cpp - block commands against a RAM LUN (and a file LUN
 // for error mapping): READ/WRITE shapes and flags, WRITE SAME, UNMAP,
-// VERIFY, WRITE AND VERIFY, SYNCHRONIZE CACHE, PRE-FETCH, read-only LUNs.
+// VERIFY, WRITE AND VERIFY, SYNCHRONIZE CACHE, PRE-FETCH, GET LBA STATUS,
+// READ DEFECT DATA, read-only LUNs.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -335,6 +336,19 @@ TEST_F(Sbc, PrefetchChecksTheRangeAndMovesNoData) {
   EXPECT_TRUE(run(h, cdb16(0x90, 0, 0)).good());  // 0 blocks
   expect_sense(run(h, cdb10(0x34, kBlocks - 8, 9)), 5, 0x21);
   expect_sense(run(h, cdb16(0x90, ~uint64_t{0} - 1, 4)), 5, 0x21);  // LBA + length wraps
+}
+
+TEST_F(Sbc, ReadDefectDataListsNoDefects) {
+  // (10): primary + grown list, format 101b (physical sector): both valid, empty.
+  Result r = run(h, {0x37, 0, 0x18 | 0x05, 0, 0, 0, 0, 0, 32, 0});
+  ASSERT_TRUE(r.good());
+  EXPECT_EQ(r.data, (std::vector<uint8_t>{0, 0x1d, 0, 0}));
+  // (12): grown list only, short block format; 8-byte header, length 0.
+  r = run(h, {0xb7, 0x08, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0});
+  ASSERT_TRUE(r.good());
+  EXPECT_EQ(r.data, (std::vector<uint8_t>{0, 0x08, 0, 0, 0, 0, 0, 0}));
+  r = run(h, {0x37, 0, 0x18, 0, 0, 0, 0, 0, 2, 0});  // allocation length 2 truncates
+  EXPECT_EQ(r.data.size(), 2u);
 }
 
 TEST(SbcReadOnly, WritesAreDataProtect) {
