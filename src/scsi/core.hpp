@@ -317,7 +317,7 @@ SGV_OP(tur) SGV_OP(request_sense) SGV_OP(inquiry) SGV_OP(report_luns) SGV_OP(mod
 SGV_OP(mode_select) SGV_OP(start_stop) SGV_OP(prevent_allow) SGV_OP(rsoc)
 SGV_OP(read_capacity10) SGV_OP(read_capacity16) SGV_OP(read) SGV_OP(write) SGV_OP(verify)
 SGV_OP(sync_cache) SGV_OP(write_same) SGV_OP(unmap) SGV_OP(compare_write) SGV_OP(pr_in) SGV_OP(pr_out)
-SGV_OP(reserve) SGV_OP(release) SGV_OP(get_lba_status) SGV_OP(read_defect)
+SGV_OP(reserve) SGV_OP(release) SGV_OP(get_lba_status) SGV_OP(read_defect) SGV_OP(orwrite)
 #undef SGV_OP
 bool prep_prefetch(Target::Impl&, Task&);
 void exec_none(Target::Impl&, Task&);  // for commands prepare() always completes

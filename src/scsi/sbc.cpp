@@ -417,6 +417,67 @@ void compare_then_write(Task& t, Lun& l, const Scratch& s) {
   finish(t);
 }
 
+// ---- ORWRITE(16) (SBC-3 5.8): each block becomes the bitwise OR of what
+// the medium holds and the data-out, read-OR-write as one step against every
+// other writer. It takes the LUN's write gate exactly as COMPARE AND WRITE
+// does (parked, never blocking, while writes drain), then works through
+// the range in chunks of a per-thread buffer with synchronous backend I/O.
+
+bool prep_orwrite(Target::Impl& im, Task& t) {
+  Lun& l = *lun_of(t);
+  const uint8_t* c = t.cdb;
+  if (c[1] & 0xe0) return invalid_cdb(t, 1, 7);  // ORPROTECT: no protection information
+  Rw rw = decode(c);
+  if (range_and_size(im, t, l, rw)) return true;
+  if (l.write_protected()) return check(t, sk::data_protect, asc::write_protected);
+  uint32_t len = uint32_t(rw.n << l.bs_shift);
+  if (len == 0) return good(t);
+  if (t.edtl != len) {
+    // ORing a partial range would leave the rest undone: all or nothing.
+    t.dir = Dir::out;
+    t.data_len = len;
+    return check(t, sk::illegal_request, Asc{0x0e, 0x03});
+  }
+  Scratch& s = scratch(t);
+  s.lba = rw.lba;
+  s.nblocks = rw.n;
+  s.flags = ((c[1] & 0x08) || l.force_fua.load(std::memory_order_relaxed)) ? kFua : 0;
+  return need_data(t, Dir::out, len);
+}
+
+[[gnu::noinline]] void exec_orwrite(Target::Impl&, Task& t) {
+  Lun& l = *lun_of(t);
+  const Scratch& s = scratch(t);
+  uint64_t total = s.nblocks << l.bs_shift;
+  if (total_len(SegSpan(t.segs, t.nsegs)) < total) {
+    check(t, sk::illegal_request, asc::param_list_length);
+    return finish(t);
+  }
+  if (s.gate != kGateOwner && !caw_acquire(t)) return;  // resumed holding the gate
+  alignas(4096) static thread_local uint8_t medium[64 * 1024];
+  alignas(64) static thread_local uint8_t data[64 * 1024];
+  uint64_t off = s.lba << l.bs_shift;
+  for (uint64_t done = 0; done < total;) {
+    uint32_t chunk = uint32_t(std::min<uint64_t>(sizeof medium, total - done));
+    Seg seg{medium, chunk};
+    int r = l.be->read_sync(off + done, &seg, 1);
+    if (r) {
+      complete_io_error(t, r, false);
+      break;
+    }
+    copy_to_buf(SegSpan(t.segs, t.nsegs), done, data, chunk);
+    for (uint32_t i = 0; i < chunk; ++i) medium[i] |= data[i];
+    r = l.be->write_sync(off + done, &seg, 1, s.flags & kFua);
+    if (r) {
+      complete_io_error(t, r, true);
+      break;
+    }
+    done += chunk;
+  }
+  caw_release(t);
+  finish(t);
+}
+
 // ---- SYNCHRONIZE CACHE
 
 bool prep_sync_cache(Target::Impl&, Task& t) {

@@ -1,7 +1,7 @@
 // tests/scsi/sbc_test.cpp - block commands against a RAM LUN (and a file LUN
 // for error mapping): READ/WRITE shapes and flags, WRITE SAME, UNMAP,
-// VERIFY, WRITE AND VERIFY, SYNCHRONIZE CACHE, PRE-FETCH, GET LBA STATUS,
-// READ DEFECT DATA, read-only LUNs.
+// VERIFY, WRITE AND VERIFY, ORWRITE, SYNCHRONIZE CACHE, PRE-FETCH, GET LBA
+// STATUS, READ DEFECT DATA, read-only LUNs.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -338,6 +338,25 @@ TEST_F(Sbc, PrefetchChecksTheRangeAndMovesNoData) {
   expect_sense(run(h, cdb16(0x90, ~uint64_t{0} - 1, 4)), 5, 0x21);  // LBA + length wraps
 }
 
+TEST_F(Sbc, OrWriteOrsTheDataIntoTheMedium) {
+  std::vector<uint8_t> a(2 * 512), b(2 * 512);
+  for (size_t i = 0; i < a.size(); ++i) {
+    a[i] = uint8_t(0x0f & (i * 7));
+    b[i] = uint8_t(0xf0 & (i * 13));
+  }
+  ASSERT_TRUE(run(h, cdb10(0x2a, 100, 2), a).good());
+  ASSERT_TRUE(run(h, cdb16(0x8b, 100, 2), b).good());
+  Result r = run(h, cdb10(0x28, 100, 2));
+  ASSERT_TRUE(r.good());
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_EQ(r.data[i], uint8_t(a[i] | b[i])) << i;
+  EXPECT_TRUE(run(h, cdb16(0x8b, 100, 0)).good());                       // 0 blocks: nothing
+  expect_sense(run(h, cdb16(0x8b, kBlocks - 1, 2), b), 5, 0x21);           // past the end
+  expect_sense(run(h, cdb16(0x8b, 100, 2, 0x20), b), 5, 0x24);             // ORPROTECT
+  expect_sense(run(h, cdb16(0x8b, 100, 2), std::vector<uint8_t>(512)), 5, 0x0e, 0x03);  // half the data
+  r = run(h, cdb10(0x28, 100, 2));
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_EQ(r.data[i], uint8_t(a[i] | b[i])) << i;  // untouched
+}
+
 TEST_F(Sbc, ReadDefectDataListsNoDefects) {
   // (10): primary + grown list, format 101b (physical sector): both valid, empty.
   Result r = run(h, {0x37, 0, 0x18 | 0x05, 0, 0, 0, 0, 0, 32, 0});
@@ -358,6 +377,7 @@ TEST(SbcReadOnly, WritesAreDataProtect) {
   Result r = run(h, cdb10(0x2a, 0, 1), p);
   expect_sense(r, 7, 0x27);
   expect_sense(run(h, cdb10(0x41, 0, 1), p), 7, 0x27);
+  expect_sense(run(h, cdb16(0x8b, 0, 1), p), 7, 0x27);  // ORWRITE
   auto l = unmap_list({{0, 1}});
   expect_sense(run(h, unmap_cdb(l.size()), l), 7, 0x27);
   EXPECT_TRUE(run(h, cdb10(0x28, 0, 1)).good());

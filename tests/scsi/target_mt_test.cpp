@@ -304,6 +304,57 @@ TEST(TargetMt, CompareAndWriteIsAtomicAgainstItself) {
 
 namespace {
 
+// ORWRITE is a read-OR-write step that no other writer may split (SBC-3
+// 5.8). Two threads each set, one ORWRITE at a time, their own 2048 bits of
+// each of 16 blocks (thread A the even bits, B the odd ones); a lost update
+// (both reading a block before either wrote it) would leave bits clear. Under TSan it also covers the gate shared with COMPARE AND WRITE.
+TEST(TargetMt, OrWriteSetsEveryBitOfTwoRacingWriters) {
+  scsi::Target tg("iqn.2026-11.io.sgv:orw");
+  int err = 0;
+  scsi::LunConfig cfg;
+  cfg.backend = backend::make_ram({1u << 20}, &err);
+  ASSERT_EQ(tg.add_lun(std::move(cfg)), 0);
+  constexpr unsigned kBlocks = 16;  // 2 x 32768 ORWRITEs
+  std::atomic<int> ready{0};
+  auto worker = [&](const char* name, unsigned parity, int* bad) {
+    Runner r{tg, tg.open_nexus(name)};
+    uint8_t tur[6] = {};
+    r.run(tur, 6);
+    ready.fetch_add(1);
+    while (ready.load() < 2) std::this_thread::yield();
+    r.edtl = 512;
+    for (unsigned block = 0; block < kBlocks; ++block) {
+      uint8_t orw[16] = {0x8b, 0, 0, 0, 0, 0, 0, 0, uint8_t(block >> 8), uint8_t(block), 0, 0, 0, 1, 0, 0};
+      for (unsigned bit = parity; bit < 4096; bit += 2) {
+        std::memset(r.buf.data(), 0, 512);
+        r.buf[bit / 8] = uint8_t(1u << (bit % 8));
+        if (r.run(orw, 16, 0, 512) != 0) ++*bad;
+      }
+    }
+    tg.close_nexus(r.nx);
+  };
+  int bad_a = 0, bad_b = 0;
+  std::thread ta(worker, "iqn.orw-a", 0u, &bad_a);
+  std::thread tb(worker, "iqn.orw-b", 1u, &bad_b);
+  ta.join();
+  tb.join();
+  EXPECT_EQ(bad_a + bad_b, 0);
+  Runner check{tg, tg.open_nexus("iqn.check")};
+  uint8_t tur[6] = {};
+  check.run(tur, 6);
+  check.edtl = kBlocks * 512;
+  uint8_t rd[10] = {0x28, 0, 0, 0, 0, 0, 0, 0, kBlocks, 0};
+  ASSERT_EQ(check.run(rd, 10), 0);
+  size_t clear = 0;
+  for (size_t i = 0; i < kBlocks * 512; ++i) clear += 8 - size_t(__builtin_popcount(check.buf[i]));
+  EXPECT_EQ(clear, 0u) << "bits lost to racing ORWRITEs";
+  tg.close_nexus(check.nx);
+}
+
+}  // namespace
+
+namespace {
+
 // COMPARE AND WRITE against plain writes of the same block (SBC-3 5.2: its
 // read, compare and write are atomic against every command). Thread B writes
 // markers M1, M2, ... to block 7 with WRITE (odd) or WRITE SAME (even); after
