@@ -349,41 +349,33 @@ void exec_pr_out(Target::Impl& im, Task& t) {
       // Pointers into s.regs move as registrations go: remember mine by name.
       PrState::Reg me_reg = *mine;
       auto is_me = [&](const PrState::Reg& r) { return r.port == me_reg.port && r.rel_port == me_reg.rel_port; };
-      if (s.type && all_registrants(s.type) && sark == 0) {
+      bool ar = s.type && all_registrants(s.type);
+      uint64_t holder_key = 0;  // keys are never 0
+      if (s.type && !ar)
+        for (const auto& r : s.regs)
+          if (r.port == s.holder && r.rel_port == s.holder_rel_port) holder_key = r.key;
+      auto with_key = [&](const PrState::Reg& r) { return r.key == sark && !is_me(r); };
+      if (ar && sark == 0) {
         // Preempting an all-registrants reservation: every other registrant
         // goes, and the issuer holds a new reservation of the given type.
         remove_regs(l, [&](const PrState::Reg& r) { return !is_me(r); }, &removed);
         set_reservation(l, find_reg(s, me), type);
-      } else if (s.type && !all_registrants(s.type)) {
-        uint64_t holder_key = 0;
-        for (const auto& r : s.regs)
-          if (r.port == s.holder && r.rel_port == s.holder_rel_port) holder_key = r.key;
-        if (sark == holder_key) {
-          // The holder's key: its registrations go (unless it is ours), and
-          // the issuer takes the reservation with the given type.
-          uint8_t was = s.type;
-          remove_regs(l, [&](const PrState::Reg& r) { return r.key == sark && !is_me(r); }, &removed);
-          set_reservation(l, find_reg(s, me), type);
-          if (was != type)
-            ua_to_regs(im, l, s.regs, [&](const PrState::Reg& r) { return !is_me(r); }, reservations_released);
-        } else {
-          if (sark == 0) {
-            invalid_param(t, 8);
-            break;
-          }
-          if (!remove_regs(l, [&](const PrState::Reg& r) { return r.key == sark && !is_me(r); }, &removed)) {
-            conflict(t);
-            break;
-          }
-        }
+      } else if (holder_key && sark == holder_key) {
+        // The holder's key: its registrations go (unless it is ours), and
+        // the issuer takes the reservation with the given type.
+        uint8_t was = s.type;
+        remove_regs(l, with_key, &removed);
+        set_reservation(l, find_reg(s, me), type);
+        if (was != type)
+          ua_to_regs(im, l, s.regs, [&](const PrState::Reg& r) { return !is_me(r); }, reservations_released);
       } else {
-        // No reservation, or an all-registrants one and a non-zero key:
-        // only the registrations with that key go.
+        // No reservation, an all-registrants one and a non-zero key, or a key
+        // other than the holder's: only the registrations with that key go.
         if (sark == 0) {
           invalid_param(t, 8);
           break;
         }
-        if (!remove_regs(l, [&](const PrState::Reg& r) { return r.key == sark && !is_me(r); }, &removed)) {
+        if (!remove_regs(l, with_key, &removed)) {
           conflict(t);
           break;
         }

@@ -59,10 +59,14 @@ bool range_and_size(Target::Impl& im, Task& t, const Lun& l, const Rw& rw) {
 // byte `src` on (one_block: the data-out's first block, repeated). 0: equal;
 // otherwise the sense is set (MISCOMPARE with the offset of the first
 // differing byte as INFORMATION, or the read error) and the result is -1.
+// The per-thread medium buffer of the synchronous slow paths (this and
+// ORWRITE; one of them at a time on a thread). Page-aligned: an O_DIRECT
+// file LUN reads straight into it.
+alignas(4096) thread_local uint8_t t_medium[64 * 1024];
+
 int compare_medium(Task& t, Lun& l, uint64_t off, uint64_t total, uint32_t src, bool one_block,
                    uint8_t miscompare_key, Asc miscompare) {
-  // Page-aligned: an O_DIRECT file LUN reads straight into it.
-  alignas(4096) static thread_local uint8_t medium[64 * 1024];
+  auto& medium = t_medium;
   const SegSpan data(t.segs, t.nsegs);
   for (uint64_t done = 0; done < total;) {
     uint32_t chunk = uint32_t(std::min<uint64_t>(sizeof medium, total - done));
@@ -454,8 +458,8 @@ bool prep_orwrite(Target::Impl& im, Task& t) {
     return finish(t);
   }
   if (s.gate != kGateOwner && !caw_acquire(t)) return;  // resumed holding the gate
-  alignas(4096) static thread_local uint8_t medium[64 * 1024];
-  alignas(64) static thread_local uint8_t data[64 * 1024];
+  auto& medium = t_medium;
+  alignas(64) static thread_local uint8_t data[sizeof t_medium];
   uint64_t off = s.lba << l.bs_shift;
   for (uint64_t done = 0; done < total;) {
     uint32_t chunk = uint32_t(std::min<uint64_t>(sizeof medium, total - done));

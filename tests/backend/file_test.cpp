@@ -126,11 +126,8 @@ TEST(FileBackend, WriteReadThroughSplitSegments) {
   EXPECT_EQ(disk, want);
 }
 
-TEST(FileBackend, PunchHoleReadsZerosAndIsAHole) {
-  TmpFile f;
-  int err = 0;
-  auto be = make_file({f.path, 1 << 20}, &err);
-  ASSERT_TRUE(be);
+// Writes the first MiB with 0xab, then unmaps [256 KiB, 512 KiB).
+int fill_then_punch(Backend& be) {
   std::vector<uint8_t> buf(1 << 20, 0xab);
   Seg s{buf.data(), buf.size()};
   Io w;
@@ -138,12 +135,20 @@ TEST(FileBackend, PunchHoleReadsZerosAndIsAHole) {
   w.len = buf.size();
   w.segs = &s;
   w.nsegs = 1;
-  ASSERT_EQ(run(*be, w), 0);
+  if (int r = run(be, w)) return r;
   Io u;
   u.op = Io::Op::unmap;
   u.offset = 256 << 10;
   u.len = 256 << 10;
-  ASSERT_EQ(run(*be, u), 0);
+  return run(be, u);
+}
+
+TEST(FileBackend, PunchHoleReadsZerosAndIsAHole) {
+  TmpFile f;
+  int err = 0;
+  auto be = make_file({f.path, 1 << 20}, &err);
+  ASSERT_TRUE(be);
+  ASSERT_EQ(fill_then_punch(*be), 0);
   int fd = open(f.path.c_str(), O_RDONLY);
   off_t hole = lseek(fd, 0, SEEK_HOLE);
   close(fd);
@@ -344,19 +349,7 @@ TEST(FileBackend, ExtentStateFollowsHolesOnDiskAndTmpfs) {
     auto be = make_file({f.path, 1 << 20}, &err);
     ASSERT_TRUE(be);
     EXPECT_EQ(extent(*be, 0, 1 << 20), std::make_pair(kD, uint64_t{1 << 20}));  // sparse, never written
-    std::vector<uint8_t> buf(1 << 20, 0xab);
-    Seg s{buf.data(), buf.size()};
-    Io w;
-    w.op = Io::Op::write;
-    w.len = buf.size();
-    w.segs = &s;
-    w.nsegs = 1;
-    ASSERT_EQ(run(*be, w), 0);
-    Io u;
-    u.op = Io::Op::unmap;
-    u.offset = 256 << 10;
-    u.len = 256 << 10;
-    ASSERT_EQ(run(*be, u), 0);
+    ASSERT_EQ(fill_then_punch(*be), 0);
     EXPECT_EQ(extent(*be, 0, 1 << 20), std::make_pair(kM, uint64_t{256 << 10}));
     EXPECT_EQ(extent(*be, 300 << 10, 1 << 20), std::make_pair(kD, uint64_t{212 << 10}));
     EXPECT_EQ(extent(*be, 512 << 10, 512 << 10), std::make_pair(kM, uint64_t{512 << 10}));
