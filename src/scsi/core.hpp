@@ -155,6 +155,10 @@ struct Lun {
   WriteGate gate;
   PrState pr;
   std::atomic<bool> pr_reserved{false};  // pr.type != 0; stored under pr.mu (release), read acquire
+  // Bumped (release) under pr.mu by every PERSISTENT RESERVE OUT, before it
+  // changes anything: a nexus's cached verdict (Nexus::pr_cache) for this
+  // LUN holds while the epoch it was computed at is current.
+  std::atomic<uint64_t> pr_epoch{0};
   // The nexus holding a RESERVE(6/10) reservation (SPC-2), or null. Set and
   // cleared under pr.mu (RESERVE, RELEASE); also cleared by nexus loss and
   // resets. Read acquire on the data path.
@@ -184,6 +188,14 @@ class Nexus {
   std::atomic<bool> ua_pending{false};
   std::mutex ua_mu;
   std::vector<UaEntry> ua;  // guarded by ua_mu; oldest first
+  // What this nexus is under each reserved LUN's persistent reservation,
+  // so a cluster's permanent reservation costs the data path no lock
+  // (pr.cpp, pr_conflicts): direct-mapped by LUN id, one word each:
+  // epoch << 20 | lun id << 6 | holder << 5 | registered << 4 | type.
+  // Relaxed: a word is read and written whole, and only compared with the
+  // LUN's epoch.
+  static constexpr unsigned kPrCache = 4;
+  std::atomic<uint64_t> pr_cache[kPrCache] = {};
 };
 }  // namespace sgv::scsi
 

@@ -115,17 +115,42 @@ unsigned remove_regs(Lun& l, Pred pred, std::vector<PrState::Reg>* removed) {
 // reservation; the registrants-only and all-registrants types let every
 // registered nexus in as if it held it. START STOP UNIT that starts and
 // PREVENT ALLOW MEDIUM REMOVAL that allows are harmless and pass too.
+//
+// What a nexus is under the reservation (holder, registered, the type) is
+// computed under the LUN's PR mutex and cached in the Nexus with the LUN's
+// epoch; while no PERSISTENT RESERVE OUT bumps it, the next commands decide
+// from the cache with one acquire load and no lock. A command that reads
+// the old epoch just before a PR OUT bumps it is ordered before that PR OUT
+// (and execute() checks again).
+namespace {
+constexpr uint64_t kEpochShift = 20, kLunShift = 6, kHolderBit = 1u << 5, kRegBit = 1u << 4;
+}
+
 bool pr_conflicts(Lun& l, const Task& t, uint8_t flags) {
   if (flags & kPrOk) return false;
   if (t.cdb[0] == 0x1b && (t.cdb[4] & 0xf1) == 0x01) return false;  // START, no power condition
   if (t.cdb[0] == 0x1e && (t.cdb[4] & 0x03) == 0) return false;     // ALLOW
-  PrState& s = l.pr;
-  std::lock_guard<std::mutex> g(s.mu);
-  if (!s.type || !t.nexus) return false;
-  const PrState::Reg* r = find_reg(s, t.nexus);
-  if (is_holder(s, r)) return false;
-  if (r && registrants_share(s.type)) return false;
-  return !((flags & kPrRead) && write_exclusive(s.type));
+  if (!t.nexus) return false;
+  uint64_t epoch = l.pr_epoch.load(std::memory_order_acquire);
+  std::atomic<uint64_t>& slot = t.nexus->pr_cache[l.id % Nexus::kPrCache];
+  uint64_t v = slot.load(std::memory_order_relaxed);
+  uint64_t tag = (epoch << kEpochShift) | (l.id << kLunShift);
+  uint64_t tag_mask = ~uint64_t{0} << kLunShift;
+  // An empty slot (0) never matches: a reservation exists, so some PR OUT
+  // has bumped the epoch past 0 (it wraps after 2^44 of them).
+  if ((v & tag_mask) != (tag & tag_mask)) {
+    PrState& s = l.pr;
+    std::lock_guard<std::mutex> g(s.mu);
+    const PrState::Reg* r = find_reg(s, t.nexus);
+    epoch = l.pr_epoch.load(std::memory_order_relaxed);  // stable: PR OUT bumps it under mu
+    v = (epoch << kEpochShift) | (l.id << kLunShift) | (is_holder(s, r) ? kHolderBit : 0) |
+        (r ? kRegBit : 0) | s.type;
+    slot.store(v, std::memory_order_relaxed);
+  }
+  uint8_t type = uint8_t(v & 0x0f);
+  if (!type || (v & kHolderBit)) return false;
+  if ((v & kRegBit) && registrants_share(type)) return false;
+  return !((flags & kPrRead) && write_exclusive(type));
 }
 
 // ---- RESERVE / RELEASE (6 and 10): SPC-2 reservations --------------------------
@@ -272,6 +297,10 @@ void exec_pr_out(Target::Impl& im, Task& t) {
     return finish(t);
   }
   std::lock_guard<std::mutex> g(s.mu);
+  // Every nexus's cached verdict for this LUN is void from here on
+  // (pr_conflicts); bumped before anything changes, so no cache can be
+  // filled from a state this command has half changed.
+  l.pr_epoch.fetch_add(1, std::memory_order_release);
   Nexus* spc2 = l.spc2_holder.load(std::memory_order_acquire);
   if (spc2 && spc2 != me) {  // a RESERVE(6/10) of another nexus came in between
     conflict(t);
