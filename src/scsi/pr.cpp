@@ -81,12 +81,13 @@ void set_reservation(Lun& l, const PrState::Reg* holder, uint8_t type) {
   s.type = type;
   s.holder = holder ? holder->port : std::string();
   s.holder_rel_port = holder ? holder->rel_port : 0;
-  l.pr_reserved.store(type != 0, std::memory_order_release);  // pairs with pr_check's acquire
+  l.pr_reserved.store(type != 0, std::memory_order_release);  // pairs with prepare()/execute()'s acquire
 }
 
-// Removes the registrations pred selects, except `keep`; returns how many.
-// Releases a reservation whose holder went (or the last registrant of an
-// all-registrants one). The caller queues the unit attentions.
+// Removes the registrations pred selects (appending them to *removed when
+// given); returns how many. Releases a reservation whose holder went (or
+// the last registrant of an all-registrants one). The caller queues the
+// unit attentions.
 template <class Pred>
 unsigned remove_regs(Lun& l, Pred pred, std::vector<PrState::Reg>* removed) {
   PrState& s = l.pr;
