@@ -104,8 +104,8 @@ void Conn::slow_tmf_check() {
   if (!tmf_pending_) return;
   tmf_pending_ = false;
   TmfFunc fn = TmfFunc(tmf_func_);
-  if (fn == TmfFunc::lun_reset) target_->lun_reset(tmf_lun_, nexus_);
-  if (fn == TmfFunc::target_warm_reset) target_->target_reset(nexus_);
+  if (fn == TmfFunc::lun_reset) target_->lun_reset(tmf_lun_);
+  if (fn == TmfFunc::target_warm_reset) target_->target_reset();
   if (fd_ < 0) return;
   Bhs r;
   build_tmf_response(r, tmf_itt_, TmfResponse::complete, seq(true));

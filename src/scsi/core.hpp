@@ -336,6 +336,15 @@ void exec_none(Target::Impl&, Task&);  // for commands prepare() always complete
 // Whether a persistent reservation held elsewhere stops this command (pr.cpp;
 // called only while Lun::pr_reserved is set). flags: the command's row.
 bool pr_conflicts(Lun& l, const Task& t, uint8_t flags);
+// Whether any reservation (RESERVE(6/10) of another nexus, or a persistent
+// one) stops this command; prepare() and execute() both ask. Without a
+// reservation: two acquire loads, which pair with the release stores of
+// RESERVE/RELEASE and pr.cpp's set_reservation().
+inline bool reservation_conflict(Lun& l, const Task& t, uint8_t flags) {
+  Nexus* h = l.spc2_holder.load(std::memory_order_acquire);
+  if (h && h != t.nexus && !(flags & kResvOk)) return true;
+  return l.pr_reserved.load(std::memory_order_acquire) && pr_conflicts(l, t, flags);
+}
 // Ends the RESERVE(6/10) reservation of nexus n (nullptr: whoever holds it).
 void spc2_release_nexus(Lun& l, Nexus* n);
 

@@ -207,15 +207,9 @@ bool Target::prepare(Task& t) {
   }
   // NACA: we do not support ACA, so SPC-4 wants INVALID FIELD IN CDB.
   if (t.cdb[r->cdb_len - 1] & 0x04) return invalid_cdb(t, uint16_t(r->cdb_len - 1), 2);
-  // Reservations. Pairs with the release store in pr.cpp's set_reservation()
-  // and the RESERVE(6/10) exchange.
-  if (l) {
-    Nexus* h = l->spc2_holder.load(std::memory_order_acquire);
-    if ((h && h != t.nexus && !(r->flags & kResvOk)) ||
-        (l->pr_reserved.load(std::memory_order_acquire) && pr_conflicts(*l, t, r->flags))) {
-      t.status = status::reservation_conflict;
-      return true;
-    }
+  if (l && reservation_conflict(*l, t, r->flags)) {
+    t.status = status::reservation_conflict;
+    return true;
   }
   t.op_index = uint8_t(row);
   return r->prep(im, t);
@@ -228,33 +222,27 @@ void Target::execute(Task& t) {
   // Data-Out, say) still stops it: PREEMPT (AND ABORT) is how a cluster
   // fences a node, and a write of the fenced node must not land after the
   // preempt completed. What already reached the backend cannot be recalled.
-  if (Lun* l = lun_of(t)) {
-    Nexus* h = l->spc2_holder.load(std::memory_order_acquire);
-    if ((h && h != t.nexus && !(r.flags & kResvOk)) ||
-        (l->pr_reserved.load(std::memory_order_acquire) && pr_conflicts(*l, t, r.flags))) {
-      t.status = status::reservation_conflict;
-      t.sense_len = 0;
-      t.xfer_len = 0;
-      return finish(t);
-    }
+  if (Lun* l = lun_of(t); l && reservation_conflict(*l, t, r.flags)) {
+    t.status = status::reservation_conflict;
+    t.sense_len = 0;
+    t.xfer_len = 0;
+    return finish(t);
   }
   r.exec(*impl_, t);
 }
 
 void Target::resume(Task& t) { resume_task(*impl_, t); }
 
-void Target::lun_reset(uint64_t lun, Nexus* from) {
+void Target::lun_reset(uint64_t lun) {
   uint64_t id = decode_lun(lun);
   if (!impl_->lun(id)) id = lun;  // accept a plain id too
   if (Lun* l = impl_->lun(id)) spc2_release_nexus(*l, nullptr);  // persistent reservations stay
   // SAM-5 6.3.3: every I_T nexus, the one that asked included (its task
   // set was cleared too; multipath initiators count on seeing it per path).
-  (void)from;
   impl_->queue_ua_others(nullptr, id, asc::lun_reset);
 }
 
-void Target::target_reset(Nexus* from) {
-  (void)from;
+void Target::target_reset() {
   std::vector<uint64_t> ids;
   impl_->lun_ids(ids);
   for (uint64_t id : ids) {

@@ -65,8 +65,8 @@ class Target {
   // Task management, after the transport has quiesced the affected tasks:
   // set the unit attentions SAM requires, for every nexus (the one that
   // asked included, SAM-5 6.3.3), and end RESERVE(6/10) reservations.
-  void lun_reset(uint64_t lun, Nexus* from);
-  void target_reset(Nexus* from);
+  void lun_reset(uint64_t lun);
+  void target_reset();
   // Informs the core that tasks of this nexus were aborted by another nexus
   // (CLEAR TASK SET / ABORT TASK SET from elsewhere): COMMANDS CLEARED BY
   // ANOTHER INITIATOR unit attention when the control mode page asks for it.

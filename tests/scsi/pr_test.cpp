@@ -336,13 +336,13 @@ TEST(Reserve6, HolderOnlyUntilReleaseOrNexusLoss) {
 TEST(Reserve6, LunAndTargetResetsEndIt) {
   Three t;
   ASSERT_TRUE(reserve6(t.h, t.b).good());
-  t.h.target().lun_reset(sgv::test::wire_lun(0), t.a);
+  t.h.target().lun_reset(sgv::test::wire_lun(0));
   t.h.clear_ua(t.c);
   EXPECT_TRUE(write1(t.h, t.c).good());
   t.h.clear_ua(t.b);
   ASSERT_TRUE(t.h.run({0x56, 0, 0, 0, 0, 0, 0, 0, 0, 0}, {}, -1, 0, t.b).good());  // RESERVE(10)
   EXPECT_EQ(write1(t.h, t.c).status, kConflict);
-  t.h.target().target_reset(t.a);
+  t.h.target().target_reset();
   t.h.clear_ua(t.c);
   EXPECT_TRUE(write1(t.h, t.c).good());
 }

@@ -205,14 +205,14 @@ TEST(UnitAttention, ResetsReachEveryNexus) {
   h.clear_ua();
   sgv::scsi::Nexus* other = h.target().open_nexus("iqn.other");
   h.clear_ua(other);
-  h.target().lun_reset(0, h.nexus());
+  h.target().lun_reset(0);
   expect_sense(h.run({0x00, 0, 0, 0, 0, 0}), 6, 0x29, 0x03);
   EXPECT_TRUE(h.run({0x00, 0, 0, 0, 0, 0}).good());
   // INQUIRY does not consume it.
   EXPECT_TRUE(h.run({0x12, 0, 0, 0, 36, 0}, {}, -1, 0, other).good());
   expect_sense(h.run({0x00, 0, 0, 0, 0, 0}, {}, -1, 0, other), 6, 0x29, 0x03);
   EXPECT_TRUE(h.run({0x00, 0, 0, 0, 0, 0}, {}, -1, 0, other).good());
-  h.target().target_reset(other);
+  h.target().target_reset();
   expect_sense(h.run({0x00, 0, 0, 0, 0, 0}, {}, -1, 0, other), 6, 0x29, 0x02);
   expect_sense(h.run({0x00, 0, 0, 0, 0, 0}), 6, 0x29, 0x02);
   h.target().tasks_cleared_by_other(other, 0);

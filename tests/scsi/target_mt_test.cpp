@@ -134,8 +134,8 @@ TEST(TargetMt, CommandsRacingManagement) {
     Runner m{tg, tg.open_nexus("iqn.m")};
     uint64_t next = 1;
     while (!stop.load()) {
-      tg.lun_reset(0, m.nx);
-      tg.target_reset(m.nx);
+      tg.lun_reset(0);
+      tg.target_reset();
       if (next < 20) {
         scsi::LunConfig c;
         c.id = next++;
