@@ -55,15 +55,31 @@ bool conflict(Task& t) {
   return true;
 }
 
+// An I_T nexus is known by its initiator port name and relative port.
+bool same_port(const PrState::Reg& r, const std::string& port, uint32_t rel_port) {
+  return r.rel_port == rel_port && r.port == port;
+}
+bool of_nexus(const PrState::Reg& r, const Nexus* n) { return same_port(r, n->initiator, n->rel_port); }
+
 PrState::Reg* find_reg(PrState& s, const Nexus* n) {
   for (auto& r : s.regs)
-    if (r.rel_port == n->rel_port && r.port == n->initiator) return &r;
+    if (of_nexus(r, n)) return &r;
   return nullptr;
 }
 
+// r holds a reservation of a type with a single holder.
+bool sole_holder(const PrState& s, const PrState::Reg& r) {
+  return s.type && !all_registrants(s.type) && same_port(r, s.holder, s.holder_rel_port);
+}
 bool is_holder(const PrState& s, const PrState::Reg* r) {
   if (!s.type || !r) return false;
-  return all_registrants(s.type) || (r->port == s.holder && r->rel_port == s.holder_rel_port);
+  return all_registrants(s.type) || sole_holder(s, *r);
+}
+// The key of a single holder; 0 (never a registered key) when there is none.
+uint64_t holder_key(const PrState& s) {
+  for (const auto& r : s.regs)
+    if (sole_holder(s, r)) return r.key;
+  return 0;
 }
 
 // Queues `code` for every live nexus of every registration that pred
@@ -73,7 +89,7 @@ void ua_to_regs(Target::Impl& im, const Lun& l, const std::vector<PrState::Reg>&
   std::lock_guard<std::mutex> g(im.mu);
   for (Nexus* n : im.nexuses)
     for (const auto& r : regs)
-      if (pred(r) && r.rel_port == n->rel_port && r.port == n->initiator) im.queue_ua(n, l.id, code);
+      if (pred(r) && of_nexus(r, n)) im.queue_ua(n, l.id, code);
 }
 
 void set_reservation(Lun& l, const PrState::Reg* holder, uint8_t type) {
@@ -94,7 +110,7 @@ unsigned remove_regs(Lun& l, Pred pred, std::vector<PrState::Reg>* removed) {
   unsigned n = 0;
   for (auto it = s.regs.begin(); it != s.regs.end();) {
     if (pred(*it)) {
-      bool held = s.type && !all_registrants(s.type) && it->port == s.holder && it->rel_port == s.holder_rel_port;
+      bool held = sole_holder(s, *it);
       if (removed) removed->push_back(*it);
       it = s.regs.erase(it);
       ++n;
@@ -218,12 +234,7 @@ void exec_pr_in(Target::Impl&, Task& t) {
       case sa_in::read_reservation:
         if (s.type) {
           b.resize(24, 0);
-          uint64_t key = 0;  // all-registrants: the key is zero
-          if (!all_registrants(s.type)) {
-            for (const auto& r : s.regs)
-              if (r.port == s.holder && r.rel_port == s.holder_rel_port) key = r.key;
-          }
-          put64(b.data() + 8, key);
+          put64(b.data() + 8, holder_key(s));  // all-registrants: zero
           b[21] = s.type;  // scope 0 (LU_SCOPE) in the high nibble
         }
         break;
@@ -245,7 +256,7 @@ void exec_pr_in(Target::Impl&, Task& t) {
           b.resize(o + 24 + 4 + id_len, 0);
           uint8_t* d = b.data() + o;
           put64(d, r.key);
-          bool holder = s.type && (all_registrants(s.type) || (r.port == s.holder && r.rel_port == s.holder_rel_port));
+          bool holder = is_holder(s, &r);
           d[12] = holder ? 0x01 : 0;  // R_HOLDER
           if (holder) d[13] = s.type;
           put16(d + 18, uint16_t(r.rel_port));
@@ -330,13 +341,10 @@ void exec_pr_out(Target::Impl& im, Task& t) {
       // Unregistering. A registrants-only reservation that goes with its
       // holder tells the other registrants (SPC-4 5.13.11.2.2).
       uint8_t was = s.type;
-      std::string port = mine->port;
-      uint32_t rp = mine->rel_port;
-      // By name, not address: erasing shifts the registrations behind it.
-      remove_regs(l, [&](const PrState::Reg& r) { return r.port == port && r.rel_port == rp; }, nullptr);
+      // By nexus, not address: erasing shifts the registrations behind it.
+      remove_regs(l, [me](const PrState::Reg& r) { return of_nexus(r, me); }, nullptr);
       if ((was == pr_type::we_ro || was == pr_type::ea_ro) && !s.type)
-        ua_to_regs(im, l, s.regs, [&](const PrState::Reg& r) { return !(r.port == port && r.rel_port == rp); },
-                   reservations_released);
+        ua_to_regs(im, l, s.regs, [me](const PrState::Reg& r) { return !of_nexus(r, me); }, reservations_released);
     }
     ++s.generation;
     return finish(t);
@@ -346,7 +354,7 @@ void exec_pr_out(Target::Impl& im, Task& t) {
     conflict(t);
     return finish(t);
   }
-  auto not_me = [me](const PrState::Reg& r) { return !(r.port == me->initiator && r.rel_port == me->rel_port); };
+  auto not_me = [me](const PrState::Reg& r) { return !of_nexus(r, me); };
   switch (sa) {
     case sa_out::reserve:
       if (!s.type) {
@@ -376,28 +384,22 @@ void exec_pr_out(Target::Impl& im, Task& t) {
     case sa_out::preempt:
     case sa_out::preempt_abort: {
       std::vector<PrState::Reg> removed;
-      // Pointers into s.regs move as registrations go: remember mine by name.
-      PrState::Reg me_reg = *mine;
-      auto is_me = [&](const PrState::Reg& r) { return r.port == me_reg.port && r.rel_port == me_reg.rel_port; };
-      bool ar = s.type && all_registrants(s.type);
-      uint64_t holder_key = 0;  // keys are never 0
-      if (s.type && !ar)
-        for (const auto& r : s.regs)
-          if (r.port == s.holder && r.rel_port == s.holder_rel_port) holder_key = r.key;
-      auto with_key = [&](const PrState::Reg& r) { return r.key == sark && !is_me(r); };
-      if (ar && sark == 0) {
+      // Pointers into s.regs move as registrations go: mine is found by nexus.
+      uint64_t held_by = holder_key(s);
+      auto with_key = [&](const PrState::Reg& r) { return r.key == sark && not_me(r); };
+      if (s.type && all_registrants(s.type) && sark == 0) {
         // Preempting an all-registrants reservation: every other registrant
         // goes, and the issuer holds a new reservation of the given type.
-        remove_regs(l, [&](const PrState::Reg& r) { return !is_me(r); }, &removed);
+        remove_regs(l, not_me, &removed);
         set_reservation(l, find_reg(s, me), type);
-      } else if (holder_key && sark == holder_key) {
+      } else if (held_by && sark == held_by) {
         // The holder's key: its registrations go (unless it is ours), and
         // the issuer takes the reservation with the given type.
         uint8_t was = s.type;
         remove_regs(l, with_key, &removed);
         set_reservation(l, find_reg(s, me), type);
         if (was != type)
-          ua_to_regs(im, l, s.regs, [&](const PrState::Reg& r) { return !is_me(r); }, reservations_released);
+          ua_to_regs(im, l, s.regs, not_me, reservations_released);
       } else {
         // No reservation, an all-registrants one and a non-zero key, or a key
         // other than the holder's: only the registrations with that key go.
