@@ -28,7 +28,8 @@ struct Rw {
   uint8_t len_byte;  // where the transfer length lives, for field pointers
 };
 
-// Decodes LBA and transfer length of any READ/WRITE/VERIFY/WRITE SAME shape.
+// Decodes LBA and transfer length of any READ/WRITE/VERIFY/WRITE SAME shape
+// (and of SYNCHRONIZE CACHE, PRE-FETCH and ORWRITE, which share it).
 Rw decode(const uint8_t* c) {
   switch (c[0] >> 5) {
     case 0:  // 6-byte: 21-bit LBA, 0 blocks means 256 (READ/WRITE 6 only)
@@ -53,29 +54,41 @@ bool range_and_size(Target::Impl& im, Task& t, const Lun& l, const Rw& rw) {
   return false;
 }
 
+// The per-thread medium buffer of the synchronous slow paths (one of them
+// at a time on a thread). Page-aligned: an O_DIRECT file LUN reads straight
+// into it.
+alignas(4096) thread_local uint8_t t_medium[64 * 1024];
+
+// Reads `total` bytes of the medium at byte offset `off` synchronously, a
+// t_medium-sized chunk at a time, and calls fn(chunk data, offset within
+// the range, length) for each; stops at the first non-zero fn result. 0
+// when every chunk went through; -1 when a read failed (sense set) or fn
+// returned non-zero (fn sets the sense).
+template <class Fn>
+int each_medium_chunk(Task& t, Lun& l, uint64_t off, uint64_t total, Fn fn) {
+  for (uint64_t done = 0; done < total;) {
+    uint32_t chunk = uint32_t(std::min<uint64_t>(sizeof t_medium, total - done));
+    Seg seg{t_medium, chunk};
+    if (int r = l.be->read_sync(off + done, &seg, 1)) {
+      complete_io_error(t, r, false);
+      return -1;
+    }
+    if (fn(t_medium, done, chunk)) return -1;
+    done += chunk;
+  }
+  return 0;
+}
+
 // Slow path shared by VERIFY, WRITE AND VERIFY and COMPARE AND WRITE: reads
 // `total` bytes of the medium at byte offset `off` synchronously, in bounded
 // chunks into a per-thread buffer, and compares them with the data-out from
 // byte `src` on (one_block: the data-out's first block, repeated). 0: equal;
 // otherwise the sense is set (MISCOMPARE with the offset of the first
 // differing byte as INFORMATION, or the read error) and the result is -1.
-// The per-thread medium buffer of the synchronous slow paths (this and
-// ORWRITE; one of them at a time on a thread). Page-aligned: an O_DIRECT
-// file LUN reads straight into it.
-alignas(4096) thread_local uint8_t t_medium[64 * 1024];
-
 int compare_medium(Task& t, Lun& l, uint64_t off, uint64_t total, uint32_t src, bool one_block,
                    uint8_t miscompare_key, Asc miscompare) {
-  auto& medium = t_medium;
   const SegSpan data(t.segs, t.nsegs);
-  for (uint64_t done = 0; done < total;) {
-    uint32_t chunk = uint32_t(std::min<uint64_t>(sizeof medium, total - done));
-    Seg seg{medium, chunk};
-    int r = l.be->read_sync(off + done, &seg, 1);
-    if (r) {
-      complete_io_error(t, r, false);
-      return -1;
-    }
+  return each_medium_chunk(t, l, off, total, [&](uint8_t* medium, uint64_t done, uint32_t chunk) {
     // The data-out is compared where it lies, segment by segment.
     size_t at = 0;
     int diff = 0;
@@ -91,9 +104,8 @@ int compare_medium(Task& t, Lun& l, uint64_t off, uint64_t total, uint32_t src, 
       check_info(t, miscompare_key, miscompare, done + at);
       return -1;
     }
-    done += chunk;
-  }
-  return 0;
+    return 0;
+  });
 }
 
 void rw_done(backend::Io* io) {
@@ -458,26 +470,16 @@ bool prep_orwrite(Target::Impl& im, Task& t) {
     return finish(t);
   }
   if (s.gate != kGateOwner && !caw_acquire(t)) return;  // resumed holding the gate
-  auto& medium = t_medium;
   alignas(64) static thread_local uint8_t data[sizeof t_medium];
   uint64_t off = s.lba << l.bs_shift;
-  for (uint64_t done = 0; done < total;) {
-    uint32_t chunk = uint32_t(std::min<uint64_t>(sizeof medium, total - done));
-    Seg seg{medium, chunk};
-    int r = l.be->read_sync(off + done, &seg, 1);
-    if (r) {
-      complete_io_error(t, r, false);
-      break;
-    }
+  each_medium_chunk(t, l, off, total, [&](uint8_t* medium, uint64_t done, uint32_t chunk) {
     copy_to_buf(SegSpan(t.segs, t.nsegs), done, data, chunk);
     for (uint32_t i = 0; i < chunk; ++i) medium[i] |= data[i];
-    r = l.be->write_sync(off + done, &seg, 1, s.flags & kFua);
-    if (r) {
-      complete_io_error(t, r, true);
-      break;
-    }
-    done += chunk;
-  }
+    Seg seg{medium, chunk};
+    int r = l.be->write_sync(off + done, &seg, 1, s.flags & kFua);
+    if (r) complete_io_error(t, r, true);
+    return r;
+  });
   caw_release(t);
   finish(t);
 }
@@ -486,10 +488,8 @@ bool prep_orwrite(Target::Impl& im, Task& t) {
 
 bool prep_sync_cache(Target::Impl&, Task& t) {
   Lun& l = *lun_of(t);
-  const uint8_t* c = t.cdb;
-  uint64_t lba = c[0] == 0x35 ? be32(c + 2) : be64(c + 2);
-  uint64_t n = c[0] == 0x35 ? be16(c + 7) : be32(c + 10);
-  if (out_of_range(l, lba, n)) return check(t, sk::illegal_request, asc::lba_out_of_range);
+  Rw rw = decode(t.cdb);  // the READ/WRITE(10/16) layout of LBA and block count
+  if (out_of_range(l, rw.lba, rw.n)) return check(t, sk::illegal_request, asc::lba_out_of_range);
   if (!l.be->volatile_cache()) return good(t);
   return need_data(t, Dir::none, 0);
 }
@@ -502,10 +502,8 @@ void exec_sync_cache(Target::Impl&, Task& t) { submit(t, backend::Io::Op::flush,
 // file LUN's reads already come through the page cache (and its readahead).
 bool prep_prefetch(Target::Impl&, Task& t) {
   Lun& l = *lun_of(t);
-  const uint8_t* c = t.cdb;
-  uint64_t lba = c[0] == 0x34 ? be32(c + 2) : be64(c + 2);
-  uint64_t n = c[0] == 0x34 ? be16(c + 7) : be32(c + 10);
-  if (out_of_range(l, lba, n)) return check(t, sk::illegal_request, asc::lba_out_of_range);
+  Rw rw = decode(t.cdb);  // the READ/WRITE(10/16) layout of LBA and block count
+  if (out_of_range(l, rw.lba, rw.n)) return check(t, sk::illegal_request, asc::lba_out_of_range);
   return good(t);
 }
 
