@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
 #include "backend/backend.hpp"
 
@@ -26,7 +27,10 @@ constexpr uint64_t kScanPages = 65536;  // extent_state: 256 MiB per call at mos
 class RamBackend final : public Backend {
  public:
   RamBackend(uint8_t* base, uint64_t size) : base_(base), size_(size) {}
-  ~RamBackend() override { munmap(base_, size_); }
+  ~RamBackend() override {
+    munmap(base_, size_);
+    if (pagemap_ >= 0) close(pagemap_);
+  }
 
   const char* kind() const override { return "ram"; }
   uint64_t size_bytes() const override { return size_; }
@@ -52,11 +56,14 @@ class RamBackend final : public Backend {
   // or was given back by UNMAP: it reads as zeros. /proc/self/pagemap says
   // which (bit 63 present, bit 62 swapped; readable unprivileged). Scans at
   // most kScanPages per call, so one command cannot stall the reactor. If
-  // pagemap cannot be read, everything is reported mapped.
+  // pagemap cannot be read, everything is reported mapped. The file is
+  // opened on the first call and kept: GET LBA STATUS calls this up to 64
+  // times per command (pread on one fd is safe from any reactor).
   int extent_state(uint64_t off, uint64_t max, uint64_t* run) override {
     *run = max;
     if (off >= size_ || max == 0) return kMapped;
-    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    std::call_once(pagemap_once_, [this] { pagemap_ = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC); });
+    int fd = pagemap_;
     if (fd < 0) return kMapped;
     uint64_t first = (reinterpret_cast<uintptr_t>(base_) + off) / kPage;
     uint64_t end_off = off + std::min(max, size_ - off);
@@ -79,7 +86,6 @@ class RamBackend final : public Backend {
       page += i;
       if (i < n) break;
     }
-    close(fd);
     if (state < 0) return kMapped;  // pagemap gave nothing
     uint64_t run_end = page * kPage - reinterpret_cast<uintptr_t>(base_);  // offset where the state changes
     *run = std::max<uint64_t>(1, std::min(run_end, end_off) - off);
@@ -165,6 +171,8 @@ class RamBackend final : public Backend {
   uint8_t* base_;
   uint64_t size_;
   std::atomic<uint64_t> copied_{0};
+  std::once_flag pagemap_once_;
+  int pagemap_ = -1;  // /proc/self/pagemap, from the first extent_state()
 };
 
 }  // namespace
